@@ -1,0 +1,52 @@
+# mia_bench: `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch wheels pinned for reproducible numbers; override e.g. TORCH="torch==2.5.1 torchvision==0.20.1"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-26s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: setup
+setup: $(STAMP) ## Create .venv and install mia_bench with its dev tools
+
+.PHONY: run
+run: $(STAMP) ## Set-up + the default experiment on the embedded synthetic data (CPU, ~1 min)
+	$(BIN)/python -m mia_bench $(ARGS)
+
+.PHONY: test
+test: $(STAMP) ## Set-up + the fast test suite
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+.PHONY: test-slow
+test-slow: $(STAMP) ## Every test, the slow ones included
+	$(BIN)/python -m pytest -q -m "not gpu" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check mia_bench tests
+	$(BIN)/ruff format --check mia_bench tests
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix mia_bench tests
+	$(BIN)/ruff format mia_bench tests
+
+.PHONY: clean
+clean: ## Remove run folders and caches (keeps .venv and the model cache)
+	rm -rf outputs .pytest_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""Membership inference attacks, one family per file, built from `conf/attack/<name>.yaml`."""
+
+from __future__ import annotations
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from mia_bench.attacks.base import Attack
+from mia_bench.errors import ConfigError
+
+
+def build_attacks(cfg_attack: DictConfig, seed: int = 0) -> list[Attack]:
+    """One Attack per key of `cfg.attack`, in config order; `name` is set to that key."""
+    attacks = []
+    for name, sub in (cfg_attack or {}).items():
+        params = OmegaConf.to_container(sub, resolve=True)
+        target = params.pop("_target_", None)
+        if target is None:
+            raise ConfigError(f"attack.{name}", "names no _target_ class")
+        cls = get_class(target)
+        if "seed" in cls.__init__.__code__.co_varnames:
+            params.setdefault("seed", seed)
+        try:
+            attack = cls(**params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"attack.{name}", str(err)) from err
+        attack.name = name
+        attacks.append(attack)
+    return attacks
+
+
+__all__ = ["Attack", "build_attacks"]

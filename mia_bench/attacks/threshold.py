@@ -1,0 +1,86 @@
+"""Metric-threshold attacks: loss (Yeom et al. 2018), confidence, entropy, and modified
+entropy (Song & Mittal 2021), with per-class or global thresholds chosen on the shadows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mia_bench.attacks.base import Attack
+from mia_bench.metrics import best_threshold
+from mia_bench.signals import Signals
+
+_EPS = 1e-30
+
+
+def loss_score(s: Signals) -> np.ndarray:
+    """-CE(p, y): members have lower loss."""
+    return -s.loss
+
+
+def confidence_score(s: Signals) -> np.ndarray:
+    """p_y, the probability of the true class."""
+    return s.probs[np.arange(len(s)), s.labels]
+
+
+def entropy_score(s: Signals) -> np.ndarray:
+    """-H(p) = sum_c p_c log p_c: members get more confident (lower-entropy) outputs."""
+    p, logp = s.probs, s.log_probs
+    return (p * logp).sum(1)
+
+
+def m_entropy_score(s: Signals) -> np.ndarray:
+    """-Mentr (Song & Mittal 2021, Eq. 11):
+    Mentr(p, y) = -(1 - p_y) log p_y - sum_{c != y} p_c log(1 - p_c)."""
+    p = s.probs
+    rows = np.arange(len(s))
+    py = p[rows, s.labels]
+    log_p = s.log_probs
+    log_1mp = np.log(np.clip(1.0 - p, _EPS, None))
+    terms = -p * log_1mp
+    terms[rows, s.labels] = -(1.0 - py) * log_p[rows, s.labels]
+    return -terms.sum(1)
+
+
+METRICS: dict[str, Callable[[Signals], np.ndarray]] = {
+    "loss": loss_score,
+    "confidence": confidence_score,
+    "entropy": entropy_score,
+    "m_entropy": m_entropy_score,
+}
+
+
+class ThresholdAttack(Attack):
+    """score >= threshold -> member; thresholds maximise balanced accuracy on the shadows."""
+
+    def __init__(self, metric: str, thresholds: str = "per_class") -> None:
+        if metric not in METRICS:
+            raise ValueError(f"metric: choose one of {sorted(METRICS)}, got {metric!r}")
+        if thresholds not in ("per_class", "global"):
+            raise ValueError(f"thresholds: choose per_class or global, got {thresholds!r}")
+        self.metric = metric
+        self.mode = thresholds
+        self._global = 0.0
+        self._per_class: dict[int, float] = {}
+
+    def fit(self, shadow: list[Signals]) -> None:
+        pooled = Signals.concat(shadow)
+        scores = METRICS[self.metric](pooled)
+        self._global = best_threshold(scores, pooled.member)
+        self._per_class = {}
+        if self.mode == "per_class":
+            for c in np.unique(pooled.labels):
+                sel = pooled.labels == c
+                m = pooled.member[sel]
+                # A class seen only as members (or only as non-members) keeps the global one.
+                if m.any() and not m.all():
+                    self._per_class[int(c)] = best_threshold(scores[sel], m)
+
+    def score(self, target: Signals) -> dict[str, np.ndarray]:
+        return {self.name: METRICS[self.metric](target)}
+
+    def predict(self, target: Signals) -> dict[str, np.ndarray]:
+        scores = METRICS[self.metric](target)
+        thr = np.array([self._per_class.get(int(c), self._global) for c in target.labels])
+        return {self.name: scores >= thr}

@@ -1,0 +1,50 @@
+"""Hydra entry point: `python -m mia_bench [overrides]` runs one experiment, `-m` a sweep."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from mia_bench.config import validate
+from mia_bench.errors import ConfigError
+
+log = logging.getLogger("mia_bench")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from mia_bench import pipeline  # heavy imports after Hydra has parsed --help etc.
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun:
+        cfg.progress = False  # one bar per job would interleave into noise
+    out = hc.runtime.output_dir
+    try:
+        validate(cfg)
+        results = pipeline.run(cfg, out)
+    except ConfigError as err:
+        if multirun:
+            raise
+        print(f"mia_bench: invalid setting {err}", file=sys.stderr)
+        sys.exit(2)
+    from mia_bench.summary import format_summary
+
+    if multirun:
+        best = max((m["auc"] for m in results["attacks"].values()), default=float("nan"))
+        log.info(
+            "job %s done: %s | test acc %.3f | max AUC %.3f | %s",
+            hc.job.num, " ".join(hc.overrides.task) or "(defaults)",
+            results["target"]["test_acc"], best, out,
+        )
+    else:
+        print(format_summary(results))
+        print(f"results written to {out}/ (results.json, scores.npz, split.npz, summary.md)")
+    return results["target"]["test_acc"]

@@ -1,0 +1,77 @@
+"""Checks on the composed config that Hydra cannot make: types and ranges, with messages that
+name the key to change. Run before any data is loaded or any model trained."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral, Real
+
+from omegaconf import DictConfig
+
+from mia_bench.errors import ConfigError
+
+
+def _int(cfg: DictConfig, key: str, lo: int | None = None) -> int:
+    v = cfg_get(cfg, key)
+    if isinstance(v, bool) or not isinstance(v, Integral):
+        raise ConfigError(key, f"must be an integer, got {v!r}")
+    if lo is not None and v < lo:
+        raise ConfigError(key, f"must be >= {lo}, got {v}")
+    return int(v)
+
+
+def _real(cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False) -> float:
+    v = cfg_get(cfg, key)
+    if isinstance(v, bool) or not isinstance(v, Real):
+        raise ConfigError(key, f"must be a number, got {v!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(key, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(key, f"must be <= {hi}, got {v}")
+    return float(v)
+
+
+def _choice(cfg: DictConfig, key: str, options: Sequence[str]) -> str:
+    v = cfg_get(cfg, key)
+    if v not in options:
+        raise ConfigError(key, f"choose one of {list(options)}, got {v!r}")
+    return v
+
+
+def cfg_get(cfg: DictConfig, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        if node is None or part not in node:
+            raise ConfigError(dotted, "is missing from the config")
+        node = node[part]
+    return node
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first bad setting."""
+    _int(cfg, "seed", 0)
+    device = cfg_get(cfg, "device")
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ConfigError("device", f"use auto, cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device", f"{device} requested but CUDA is not available; use device=auto")
+    _int(cfg, "trainer.epochs", 1)
+    _int(cfg, "trainer.batch_size", 1)
+    _int(cfg, "trainer.eval_batch_size", 1)
+    _real(cfg, "trainer.lr", 0.0, lo_open=True)
+    _real(cfg, "trainer.momentum", 0.0, 1.0)
+    _real(cfg, "trainer.weight_decay", 0.0)
+    _real(cfg, "trainer.gamma", 0.0, lo_open=True)
+    milestones = cfg_get(cfg, "trainer.milestones")
+    if not all(isinstance(m, Integral) and not isinstance(m, bool) and m > 0 for m in milestones):
+        raise ConfigError("trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}")
+    _choice(cfg, "shadow.defense", ["same", "none"])
+    _int(cfg, "shadow.count", 1)
+    if not cfg.get("attack"):
+        raise ConfigError("attack", "select at least one attack, e.g. attack=[loss,nn]")
+    max_samples = cfg.split.get("max_samples")
+    if max_samples is not None:
+        _int(cfg, "split.max_samples", 10)

@@ -1,0 +1,12 @@
+"""The one exception type for bad user input: the message names the setting to change."""
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type, or out of range.
+
+    Raised before any training starts; the message says which key to change and how.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")

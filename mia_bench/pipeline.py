@@ -1,0 +1,280 @@
+"""One experiment, top to bottom, following the RelaxLoss protocol (Chen et al. 2022, Sec. 6.1):
+
+1. load the dataset as tensors and cut the split (saved as split.npz);
+2. train the target on target-train and each shadow on its shadow-train set, with the target's
+   defense (adaptive attacker, `shadow.defense=same`) or without (`none`); models come from the
+   cache when an identical one was trained before;
+3. compute signals (logits, ...) of each shadow on its own members / non-members and of the
+   target on target-train (members) / target-test (non-members);
+4. every attack fits on the shadow signals and scores the target's queries;
+5. metrics -> results.json, scores.npz, summary.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mia_bench import __version__
+from mia_bench.attacks import build_attacks
+from mia_bench.cache import ModelCache, indices_digest
+from mia_bench.data import TensorData, load_dataset
+from mia_bench.data.splits import Split, make_split
+from mia_bench.data.transforms import Preprocess
+from mia_bench.defenses import NO_DEFENSE, Defense, build
+from mia_bench.errors import ConfigError
+from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
+from mia_bench.metrics import attack_metrics
+from mia_bench.models import Classifier, build_model
+from mia_bench.signals import Signals, compute_signals
+from mia_bench.summary import format_summary
+from mia_bench.training import predict_logits, train_model
+
+
+class Stages:
+    """Wall-clock seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def derive_seed(seed: int, role: str) -> int:
+    """Independent, reproducible seed per model role."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{role}".encode()).digest()[:4], "little")
+
+
+@dataclass
+class TrainedModel:
+    role: str
+    model: Classifier
+    defense: Defense
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    cache_hit: bool
+    seconds: float
+    epoch_loss: list[float]
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
+class Experiment:
+    """Holds what every stage needs; `run()` executes the protocol above."""
+
+    def __init__(self, cfg: DictConfig, output_dir: str | Path) -> None:
+        self.cfg = cfg
+        self.out = Path(output_dir)
+        self.stages = Stages()
+        self.device = resolve_device(cfg.device)
+        self.cache = ModelCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
+        self.progress = bool(cfg.get("progress", True))
+
+    # -- set-up: everything that can fail on bad input happens here, before training ------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        with self.stages("data"):
+            self.data: TensorData = load_dataset(cfg.dataset, cfg.paths.data_dir)
+        aug = cfg.dataset.get("augment") or {}
+        self.preprocess = Preprocess(
+            self.data.kind,
+            self.data.mean,
+            self.data.std,
+            crop_padding=int(aug.get("crop_padding", 0)),
+            flip=bool(aug.get("flip", False)),
+        )
+        self.split: Split = make_split(
+            len(self.data), self.data.kind, cfg.split, cfg.seed, int(cfg.shadow.count)
+        )
+        # Build once now so that a model / defense / attack that cannot work fails before training.
+        probe = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
+        self.defense_cfg = cfg.defense
+        self.shadow_defense_cfg = cfg.defense if cfg.shadow.defense == "same" else NO_DEFENSE
+        for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
+            build(dcfg, self.data.num_classes, probe.feature_dim)
+        self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
+        blocked = build(self.defense_cfg, self.data.num_classes, probe.feature_dim).blocks_signals
+        for a in self.attacks:
+            if a.needs & blocked:
+                raise ConfigError(
+                    f"attack.{a.name}",
+                    f"needs {sorted(a.needs & blocked)}, which defense {cfg.defense.name} cannot give",
+                )
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+        cfg, data = self.cfg, self.data
+        seed = derive_seed(cfg.seed, role)
+        torch.manual_seed(seed)
+        model = build_model(cfg.model, data.input_shape, data.num_classes)
+        defense = build(defense_cfg, data.num_classes, model.feature_dim)
+        model = defense.wrap_model(model)
+        spec = {
+            "dataset": _container(cfg.dataset),
+            "train_indices": indices_digest(train_idx),
+            "model": _container(cfg.model),
+            "trainer": _container(cfg.trainer),
+            "defense": _container(defense_cfg),
+            "seed": seed,
+            "role": role,
+        }
+
+        def make() -> tuple[dict, dict]:
+            log = train_model(
+                model,
+                defense,
+                data.x[train_idx],
+                data.y[train_idx],
+                cfg.trainer,
+                preprocess=self.preprocess,
+                seed=seed,
+                device=self.device,
+                desc=role,
+                progress=self.progress,
+            )
+            state = {"model": model.state_dict(), "defense": defense.state_dict()}
+            return state, {"seconds": log.seconds, "epoch_loss": log.epoch_loss}
+
+        t0 = time.perf_counter()
+        state, meta, hit = self.cache.get_or_make(spec, make)
+        if hit:
+            model.load_state_dict(state["model"])
+            defense.load_state_dict(state["defense"])
+        model.to(self.device).eval()
+        defense.to(self.device).eval()
+        return TrainedModel(
+            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
+        )
+
+    def signals(self, tm: TrainedModel) -> Signals:
+        """Signals of a model on its own members (train set) and non-members (test set)."""
+        idx = np.concatenate([tm.train_idx, tm.test_idx])
+        member = np.r_[np.ones(len(tm.train_idx), bool), np.zeros(len(tm.test_idx), bool)]
+        return compute_signals(
+            tm.model,
+            self.data.x[idx],
+            self.data.y[idx],
+            member,
+            preprocess=self.preprocess,
+            device=self.device,
+            postprocess=tm.defense.postprocess,
+            batch_size=int(self.cfg.trainer.eval_batch_size),
+        )
+
+    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
+        logits = predict_logits(
+            tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
+            batch_size=int(self.cfg.trainer.eval_batch_size),
+        )
+        logits = tm.defense.postprocess(logits.to(self.device)).cpu()
+        return float((logits.argmax(1) == self.data.y[idx]).float().mean())
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg, split = self.cfg, self.split
+        self.out.mkdir(parents=True, exist_ok=True)
+        split.save(self.out / "split.npz")
+        with self.stages("train_target"):
+            target = self.train("target", self.defense_cfg, split.target_train, split.target_test)
+        shadows = []
+        with self.stages("train_shadows"):
+            for i, (tr, te) in enumerate(split.shadows):
+                shadows.append(self.train(f"shadow{i}", self.shadow_defense_cfg, tr, te))
+        with self.stages("signals"):
+            target_sig = self.signals(target)
+            shadow_sigs = [self.signals(s) for s in shadows]
+        scores: dict[str, np.ndarray] = {"member": target_sig.member}
+        attacks: dict[str, dict] = {}
+        with self.stages("attacks"):
+            for attack in self.attacks:
+                attack.fit(shadow_sigs)
+                sc, pred = attack.score(target_sig), attack.predict(target_sig)
+                for name, s in sc.items():
+                    scores[name] = np.asarray(s, dtype=np.float64)
+                    attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+
+        models = {
+            tm.role: {
+                "cache_hit": tm.cache_hit,
+                "seconds": round(tm.seconds, 3),
+                "train_acc": self.accuracy(tm, tm.train_idx),
+                "test_acc": self.accuracy(tm, tm.test_idx),
+                "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
+            }
+            for tm in [target, *shadows]
+        }
+        train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
+        results = {
+            "config": _container(cfg),
+            "target": {
+                "train_acc": models["target"]["train_acc"],
+                "test_acc": models["target"]["test_acc"],
+                "gap": models["target"]["train_acc"] - models["target"]["test_acc"],
+                "train_loss_mean": float(train_loss.mean()),
+                "train_loss_var": float(train_loss.var()),
+                "test_loss_mean": float(test_loss.mean()),
+                "test_loss_var": float(test_loss.var()),
+                "n_members": int(target_sig.member.sum()),
+                "n_nonmembers": int((~target_sig.member).sum()),
+            },
+            "defense": target.defense.describe(),
+            "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
+                       "adaptive": cfg.shadow.defense == "same"},
+            "attacks": attacks,
+            "models": models,
+            "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
+            "env": environment(self.device),
+        }
+        scores["target_loss"] = target_sig.loss
+        atomic_write_npz(self.out / "scores.npz", **scores)
+        summary = format_summary(results)
+        atomic_write_text(self.out / "summary.md", summary)
+        # results.json last: its presence marks a complete run.
+        atomic_write_json(self.out / "results.json", results)
+        return results
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    import hydra
+    import sklearn
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "mia_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "hydra": hydra.__version__,
+        "device": str(device),
+        "device_name": name,
+        "threads": str(torch.get_num_threads()),
+    }
+
+
+def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Validate-and-prepare, then run one experiment; returns the results dict."""
+    exp = Experiment(cfg, output_dir)
+    exp.prepare()
+    return exp.run()

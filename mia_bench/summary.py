@@ -1,0 +1,36 @@
+"""The table printed at the end of a run and saved as summary.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
+
+
+def format_summary(results: dict[str, Any]) -> str:
+    t = results["target"]
+    d = results["defense"]
+    params = ", ".join(f"{k}={v}" for k, v in d.items() if k != "name")
+    sh = results["shadow"]
+    lines = [
+        f"dataset {results['config']['dataset']['name']} | model {results['config']['model']['name']} | "
+        f"defense {d['name']}{f' ({params})' if params else ''} | seed {results['config']['seed']}",
+        f"shadows: {sh['count']}, trained with defense={sh['defense']}"
+        f" ({'adaptive' if sh['adaptive'] else 'non-adaptive'} attacker)",
+        "",
+        f"target: train acc {_fmt(t['train_acc'], True)}, test acc {_fmt(t['test_acc'], True)}, "
+        f"members {t['n_members']}, non-members {t['n_nonmembers']}",
+        "",
+        "| attack | AUC | acc | TPR@0.1%FPR | TPR@1%FPR | advantage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in results["attacks"].items():
+        lines.append(
+            f"| {name} | {_fmt(m['auc'])} | {_fmt(m['acc'])} | {_fmt(m['tpr_at_0.1%fpr'])} | "
+            f"{_fmt(m['tpr_at_1%fpr'])} | {_fmt(m['advantage'])} |"
+        )
+    return "\n".join(lines) + "\n"
