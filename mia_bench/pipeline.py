@@ -123,22 +123,30 @@ class Experiment:
                 )
 
     # -- training ---------------------------------------------------------------------------
-    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+    def _build(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray) -> tuple[int, Classifier, Defense, dict]:
+        """(seed, fresh model, fresh defense, cache spec) of one model role."""
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
         model = build_model(cfg.model, data.input_shape, data.num_classes)
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
+        trainer = _container(cfg.trainer)
+        trainer.pop("stack", None)  # stacked or alone, a model is cached under one key
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
-            "trainer": _container(cfg.trainer),
+            "trainer": trainer,
             "defense": _container(defense_cfg),
             "seed": seed,
             "role": role,
         }
+        return seed, model, defense, spec
+
+    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+        cfg, data = self.cfg, self.data
+        seed, model, defense, spec = self._build(role, defense_cfg, train_idx)
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -166,6 +174,19 @@ class Experiment:
         return TrainedModel(
             role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
         )
+
+    def train_many(self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig) -> list[TrainedModel]:
+        """Models (role, train_idx, test_idx) with one defense config; with `trainer.stack` > 1
+        they are trained in groups of that size side by side (mia_bench.stacked)."""
+        stack = int(self.cfg.trainer.get("stack", 1))
+        if stack <= 1:
+            return [self.train(role, defense_cfg, tr, te) for role, tr, te in jobs]
+        from mia_bench.stacked import train_group
+
+        out: list[TrainedModel] = []
+        for g in range(0, len(jobs), stack):
+            out += train_group(self, jobs[g : g + stack], defense_cfg)
+        return out
 
     def signals(self, tm: TrainedModel) -> Signals:
         """Signals of a model on its own members (train set) and non-members (test set)."""
@@ -197,10 +218,9 @@ class Experiment:
         split.save(self.out / "split.npz")
         with self.stages("train_target"):
             target = self.train("target", self.defense_cfg, split.target_train, split.target_test)
-        shadows = []
         with self.stages("train_shadows"):
-            for i, (tr, te) in enumerate(split.shadows):
-                shadows.append(self.train(f"shadow{i}", self.shadow_defense_cfg, tr, te))
+            jobs = [(f"shadow{i}", tr, te) for i, (tr, te) in enumerate(split.shadows)]
+            shadows = self.train_many(jobs, self.shadow_defense_cfg)
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
