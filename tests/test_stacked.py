@@ -205,3 +205,36 @@ def test_pipeline_stacked_shadows_share_cache_keys_with_one_by_one(cfg_factory, 
         assert c["models"][role]["test_acc"] == pytest.approx(
             a["models"][role]["test_acc"], abs=2e-3
         )
+
+
+@pytest.mark.gpu
+def test_stacked_on_cuda_fp32_matches_one_by_one():
+    dev = torch.device("cuda")
+    cfg = OmegaConf.merge(
+        TRAINER, {"amp": "none", "cudnn_benchmark": False, "channels_last": False}
+    )
+    pre = Preprocess("image", (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), crop_padding=2, flip=True)
+    datasets = [_images(i) for i in range(3)]
+    seeds = [11, 22, 33]
+    models = []
+    for s in seeds:
+        torch.manual_seed(s)
+        models.append(SmallCNN((3, 8, 8), 4, channels=(8, 16)))
+    alone = copy.deepcopy(models)
+    for m, (x, y), s in zip(alone, datasets, seeds):
+        train_model(
+            m, NoDefense(4, 16), x, y, cfg, preprocess=pre, seed=s, device=dev, progress=False
+        )
+    train_stacked(
+        models,
+        [NoDefense(4, 16) for _ in models],
+        datasets,
+        cfg,
+        seeds=seeds,
+        preprocess=pre,
+        device=dev,
+        progress=False,
+    )
+    for m, m1 in zip(models, alone):
+        # TF32 / cuDNN algorithm choice differ between grouped and single convolutions
+        _assert_same(m.state_dict(), m1.state_dict(), atol=1e-3)
