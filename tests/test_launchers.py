@@ -147,3 +147,12 @@ def test_overlapping_groups_in_two_processes_no_deadlock_each_trained_once(tmp_p
         assert len(list(tmp_path.glob(f"trained-{role}-*"))) == 1
     # the group that got the locks first trained both; the other loaded both
     assert sorted([[h for h, _ in a], [h for h, _ in b]]) == [[False, False], [True, True]]
+
+
+def test_ray_launcher_composes_when_installed(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    r = run_cli(
+        ["--cfg", "hydra", "hydra/launcher=ray", "+hydra.launcher.ray.remote.num_gpus=1"], tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert "RayLauncher" in r.stdout and "num_gpus: 1" in r.stdout
