@@ -123,7 +123,9 @@ class Experiment:
                 )
 
     # -- training ---------------------------------------------------------------------------
-    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+    def train(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
+    ) -> TrainedModel:
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
@@ -164,7 +166,14 @@ class Experiment:
         model.to(self.device).eval()
         defense.to(self.device).eval()
         return TrainedModel(
-            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
+            role,
+            model,
+            defense,
+            train_idx,
+            test_idx,
+            hit,
+            time.perf_counter() - t0,
+            meta.get("epoch_loss", []),
         )
 
     def signals(self, tm: TrainedModel) -> Signals:
@@ -184,7 +193,10 @@ class Experiment:
 
     def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
         logits = predict_logits(
-            tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
+            tm.model,
+            self.data.x[idx],
+            preprocess=self.preprocess,
+            device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
         logits = tm.defense.postprocess(logits.to(self.device)).cpu()
@@ -224,7 +236,10 @@ class Experiment:
             }
             for tm in [target, *shadows]
         }
-        train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
+        train_loss, test_loss = (
+            target_sig.loss[target_sig.member],
+            target_sig.loss[~target_sig.member],
+        )
         results = {
             "config": _container(cfg),
             "target": {
@@ -239,8 +254,11 @@ class Experiment:
                 "n_nonmembers": int((~target_sig.member).sum()),
             },
             "defense": target.defense.describe(),
-            "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
-                       "adaptive": cfg.shadow.defense == "same"},
+            "shadow": {
+                "defense": cfg.shadow.defense,
+                "count": len(shadows),
+                "adaptive": cfg.shadow.defense == "same",
+            },
             "attacks": attacks,
             "models": models,
             "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
@@ -259,7 +277,11 @@ def environment(device: torch.device) -> dict[str, str]:
     import hydra
     import sklearn
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu"
+    )
     return {
         "mia_bench": __version__,
         "python": platform.python_version(),
