@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import platform
 import time
 from contextlib import contextmanager
@@ -295,8 +297,31 @@ def environment(device: torch.device) -> dict[str, str]:
     }
 
 
+def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:
+    """The results of an earlier, complete run of exactly this config in this folder, if any.
+
+    results.json is written last and atomically, so its presence means the run finished; a
+    rerun of the same sweep (same `hydra.sweep.dir`) then skips the jobs that are done.
+    """
+    path = Path(output_dir) / "results.json"
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results if results.get("config") == _container(cfg) else None
+
+
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Validate-and-prepare, then run one experiment; returns the results dict."""
+    """Validate-and-prepare, then run one experiment; returns the results dict.
+
+    A folder that already holds the results of the same config is not run again.
+    """
+    done = completed_results(cfg, output_dir)
+    if done is not None:
+        logging.getLogger(__name__).info("%s already holds complete results; skipping", output_dir)
+        return done
     exp = Experiment(cfg, output_dir)
     exp.prepare()
     return exp.run()

@@ -119,3 +119,20 @@ def test_no_shell_or_eval_in_the_package():
         text = f.read_text()
         assert "shell=True" not in text, f
         assert "eval(" not in text.replace(".eval(", "").replace("_eval(", ""), f
+
+
+def test_rerun_in_same_folder_skips_complete_job(cfg_factory, tmp_path, monkeypatch):
+    first = _run(cfg_factory(), tmp_path / "r")
+    mtime = (tmp_path / "r" / "results.json").stat().st_mtime_ns
+
+    def boom(*a, **k):
+        raise AssertionError("a complete job must not be run again")
+
+    monkeypatch.setattr(pipeline.Experiment, "prepare", boom)
+    again = _run(cfg_factory(), tmp_path / "r")
+    assert again == json.loads(json.dumps(first))
+    assert (tmp_path / "r" / "results.json").stat().st_mtime_ns == mtime
+    # a different config in the same folder is run, not skipped
+    monkeypatch.undo()
+    other = _run(cfg_factory(["seed=5"]), tmp_path / "r")
+    assert other["config"]["seed"] == 5
