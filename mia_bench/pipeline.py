@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import platform
 import time
 from contextlib import contextmanager
@@ -123,7 +125,9 @@ class Experiment:
                 )
 
     # -- training ---------------------------------------------------------------------------
-    def _build(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray) -> tuple[int, Classifier, Defense, dict]:
+    def _build(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray
+    ) -> tuple[int, Classifier, Defense, dict]:
         """(seed, fresh model, fresh defense, cache spec) of one model role."""
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
@@ -144,7 +148,9 @@ class Experiment:
         }
         return seed, model, defense, spec
 
-    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+    def train(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
+    ) -> TrainedModel:
         cfg, data = self.cfg, self.data
         seed, model, defense, spec = self._build(role, defense_cfg, train_idx)
 
@@ -172,10 +178,19 @@ class Experiment:
         model.to(self.device).eval()
         defense.to(self.device).eval()
         return TrainedModel(
-            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
+            role,
+            model,
+            defense,
+            train_idx,
+            test_idx,
+            hit,
+            time.perf_counter() - t0,
+            meta.get("epoch_loss", []),
         )
 
-    def train_many(self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig) -> list[TrainedModel]:
+    def train_many(
+        self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig
+    ) -> list[TrainedModel]:
         """Models (role, train_idx, test_idx) with one defense config; with `trainer.stack` > 1
         they are trained in groups of that size side by side (mia_bench.stacked)."""
         stack = int(self.cfg.trainer.get("stack", 1))
@@ -205,7 +220,10 @@ class Experiment:
 
     def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
         logits = predict_logits(
-            tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
+            tm.model,
+            self.data.x[idx],
+            preprocess=self.preprocess,
+            device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
         logits = tm.defense.postprocess(logits.to(self.device)).cpu()
@@ -244,7 +262,10 @@ class Experiment:
             }
             for tm in [target, *shadows]
         }
-        train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
+        train_loss, test_loss = (
+            target_sig.loss[target_sig.member],
+            target_sig.loss[~target_sig.member],
+        )
         results = {
             "config": _container(cfg),
             "target": {
@@ -259,8 +280,11 @@ class Experiment:
                 "n_nonmembers": int((~target_sig.member).sum()),
             },
             "defense": target.defense.describe(),
-            "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
-                       "adaptive": cfg.shadow.defense == "same"},
+            "shadow": {
+                "defense": cfg.shadow.defense,
+                "count": len(shadows),
+                "adaptive": cfg.shadow.defense == "same",
+            },
             "attacks": attacks,
             "models": models,
             "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
@@ -279,7 +303,11 @@ def environment(device: torch.device) -> dict[str, str]:
     import hydra
     import sklearn
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu"
+    )
     return {
         "mia_bench": __version__,
         "python": platform.python_version(),
@@ -293,8 +321,31 @@ def environment(device: torch.device) -> dict[str, str]:
     }
 
 
+def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:
+    """The results of an earlier, complete run of exactly this config in this folder, if any.
+
+    results.json is written last and atomically, so its presence means the run finished; a
+    rerun of the same sweep (same `hydra.sweep.dir`) then skips the jobs that are done.
+    """
+    path = Path(output_dir) / "results.json"
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results if results.get("config") == _container(cfg) else None
+
+
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Validate-and-prepare, then run one experiment; returns the results dict."""
+    """Validate-and-prepare, then run one experiment; returns the results dict.
+
+    A folder that already holds the results of the same config is not run again.
+    """
+    done = completed_results(cfg, output_dir)
+    if done is not None:
+        logging.getLogger(__name__).info("%s already holds complete results; skipping", output_dir)
+        return done
     exp = Experiment(cfg, output_dir)
     exp.prepare()
     return exp.run()

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
-from mia_bench.training import DivergenceError, FastPath, TrainLog, make_optimizer, train_model
+from mia_bench.errors import DivergenceError
+from mia_bench.training import FastPath, TrainLog, make_optimizer, train_model
 
 log = logging.getLogger(__name__)
 

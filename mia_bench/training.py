@@ -21,10 +21,7 @@ from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
-
-
-class DivergenceError(RuntimeError):
-    """The training loss became NaN or inf."""
+from mia_bench.errors import DivergenceError
 
 
 @dataclass
@@ -122,7 +119,9 @@ def train_model(
     defense.to(device).train()
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model, cfg, device)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=list(cfg.milestones), gamma=cfg.gamma
+    )
     defense.setup(model, opt, (x, y))
     extra = defense.extra_optimizers()
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -130,7 +129,13 @@ def train_model(
     n, bs = len(y), int(cfg.batch_size)
     log = TrainLog()
     forward = fast.forward(model.forward_with_features if defense.needs_features else model)
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        range(cfg.epochs),
+        desc=desc,
+        disable=not (progress and sys.stderr.isatty()),
+        leave=False,
+        dynamic_ncols=True,
+    )
     for epoch in bar:
         perm = torch.randperm(n, generator=gen).to(device)
         total = torch.zeros((), device=device)
@@ -179,5 +184,8 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits of the model in eval mode for every row of x, computed in large batches (CPU)."""
     model.to(device).eval()
-    out = [model(preprocess(x[i : i + batch_size].to(device))).float() for i in range(0, len(x), batch_size)]
+    out = [
+        model(preprocess(x[i : i + batch_size].to(device))).float()
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(out).cpu() if out else torch.zeros(0)
