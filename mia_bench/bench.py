@@ -8,11 +8,13 @@ a. one epoch of one model: our trainer (data on the device, batched preprocessin
    processes, fp32, `loss.item()` every step for logging. Images/second of each and the ratio.
 b. k models: stacked (`trainer.stack`, mia_bench.stacked) vs one after another.
 c. the whole RelaxLoss CIFAR-10 setting (target + shadow, the paper's recipe, every attack in
-   conf/attack): wall time by pipeline stage.
+   conf/attack): wall time by pipeline stage (mia_bench.bench_pipeline).
+d. (only with --parts d) the same protocol on a real dataset (--dataset) with bf16 autocast
+   and in fp32: test accuracy and every attack's AUC side by side.
 
 Full size (the default on CUDA): 12,000 images per model (one RelaxLoss fold of CIFAR-10),
-batch 128, k = 8, 300 epochs in (c). On the CPU it runs a smoke-test size (--size smoke).
-Random data has no signal, so (c) measures time only; its accuracies mean nothing.
+batch 128, k = 8, 300 epochs in (c) and (d). On the CPU it runs a smoke-test size
+(--size smoke). Random data has no signal, so (c) measures time only.
 """
 
 from __future__ import annotations
@@ -29,46 +31,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from mia_bench.data import LOADERS, TensorData
+from mia_bench.bench_pipeline import (
+    CONF,
+    MEAN,
+    RECIPE,
+    STD,
+    part_c,
+    part_d,
+    random_images,
+    trainer_cfg,
+)
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
-from mia_bench.errors import ConfigError
 from mia_bench.models import build_model
+from mia_bench.reference_loop import reference_epoch
 from mia_bench.stacked import train_stacked
 from mia_bench.training import train_model
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
-# CIFAR-10 channel statistics, as the papers' code normalises with them.
-MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 SIZES = {
     "full": {"n": 12_000, "k": 8, "epochs_c": 300},
     "smoke": {"n": 512, "k": 2, "epochs_c": 1},
 }
-# RelaxLoss App. B.3: SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at epochs
-# 150 and 225 of 300; no augmentation. Batch 128 as in their public code.
-RECIPE = {
-    "batch_size": 128,
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "milestones": [150, 225],
-    "gamma": 0.1,
-}
-
-
-def _random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    return x, torch.randint(0, 10, (n,), generator=g)
-
-
-def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> TensorData:
-    """CIFAR-10-shaped random data, registered as dataset `bench_random` for part (c)."""
-    x, y = _random_images(n_samples, seed)
-    return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
 
 
 def _sync(device: torch.device) -> None:
@@ -84,66 +69,6 @@ def _model_cfg(name: str, notes: list[str]) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def _trainer_cfg(epochs: int, **extra) -> DictConfig:
-    base = OmegaConf.load(CONF / "trainer" / "default.yaml")
-    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, extra)
-
-
-class _PerSampleDataset(torch.utils.data.Dataset):
-    """What torchvision's CIFAR10 dataset does per item: HWC uint8 array -> PIL -> transform."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform) -> None:
-        self.x = x.permute(0, 2, 3, 1).contiguous().numpy()
-        self.y = y.numpy()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
-
-
-def reference_epoch(model, x, y, device: torch.device, augment: bool, workers: int = 4) -> float:
-    """One epoch the papers' way; returns seconds (worker start-up included, as every epoch
-    of their loop pays it)."""
-    import warnings
-
-    from torchvision import transforms as T
-
-    # torch warns when workers outnumber cores; 4 workers is the setting being reproduced.
-    warnings.filterwarnings("ignore", message="This DataLoader will create")
-
-    steps = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
-    tf = T.Compose([*steps, T.ToTensor(), T.Normalize(MEAN, STD)])
-    loader = torch.utils.data.DataLoader(
-        _PerSampleDataset(x, y, tf),
-        batch_size=RECIPE["batch_size"],
-        shuffle=True,
-        num_workers=workers,
-    )
-    model.to(device).train()
-    opt = torch.optim.SGD(
-        model.parameters(),
-        lr=RECIPE["lr"],
-        momentum=RECIPE["momentum"],
-        weight_decay=RECIPE["weight_decay"],
-    )
-    _sync(device)
-    t0 = time.perf_counter()
-    for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()  # their loops log the running loss every step
-    _sync(device)
-    return time.perf_counter() - t0
-
-
 def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
     pre = Preprocess("image", MEAN, STD, crop_padding=4 if augment else 0, flip=augment)
     _sync(device)
@@ -153,7 +78,7 @@ def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
         NoDefense(10, 1),
         x,
         y,
-        _trainer_cfg(1),
+        trainer_cfg(1),
         preprocess=pre,
         seed=seed,
         device=device,
@@ -164,15 +89,16 @@ def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
 
 
 def part_a(mcfg, n: int, device, augment: bool, out) -> None:
-    x, y = _random_images(n)
+    x, y = random_images(n)
     torch.manual_seed(0)
     model = build_model(mcfg, (3, 32, 32), 10)
     ref_model = copy.deepcopy(model)
+    ref = {"mean": MEAN, "std": STD, "recipe": RECIPE}
     # Warm-up on 4 batches: CUDA context, cuDNN autotuning, allocator; not what is compared.
     _ours(copy.deepcopy(model), x[:512], y[:512], device, augment)
-    reference_epoch(copy.deepcopy(model), x[:512], y[:512], device, augment, workers=0)
+    reference_epoch(copy.deepcopy(model), x[:512], y[:512], device, augment, **ref, workers=0)
     t_ours = _ours(model, x, y, device, augment)
-    t_ref = reference_epoch(ref_model, x, y, device, augment)
+    t_ref = reference_epoch(ref_model, x, y, device, augment, **ref)
     out(
         f"(a) one epoch, {n} images, batch {RECIPE['batch_size']}, augmentation {'on' if augment else 'off'}"
     )
@@ -182,10 +108,10 @@ def part_a(mcfg, n: int, device, augment: bool, out) -> None:
 
 
 def part_b(mcfg, n: int, k: int, device, out) -> None:
-    x, y = _random_images(n)
+    x, y = random_images(n)
     x, y = x.to(device), y.to(device)
     pre = Preprocess("image", MEAN, STD)
-    cfg = _trainer_cfg(1, stack=k)
+    cfg = trainer_cfg(1, stack=k)
 
     def models():
         out_ = []
@@ -235,69 +161,6 @@ def part_b(mcfg, n: int, k: int, device, out) -> None:
     out(f"    ratio:      {timings['one by one'] / timings['stacked']:10.2f} x")
 
 
-def part_c(model_name: str, epochs: int, pool: int, device, out) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
-        _part_c(model_name, epochs, pool, device, out, Path(tmp))
-
-
-def _part_c(model_name: str, epochs: int, pool: int, device, out, out_dir: Path) -> None:
-    from hydra import compose, initialize_config_dir
-
-    from mia_bench import pipeline
-    from mia_bench.config import validate
-
-    LOADERS["bench_random"] = load_random_cifar
-    attacks = sorted(p.stem for p in (CONF / "attack").glob("*.yaml"))
-    defense = "relaxloss" if (CONF / "defense" / "relaxloss.yaml").exists() else "none"
-    notes = [] if defense == "relaxloss" else ["defense relaxloss is not in conf/defense/: none"]
-    while True:
-        over = [
-            f"defense={defense}",
-            f"attack=[{','.join(attacks)}]",
-            "progress=false",
-            "cache=false",
-            f"device={device}",
-        ]
-        if (CONF / "model" / f"{model_name}.yaml").exists():
-            over.append(f"model={model_name}")
-        else:
-            over.append("model=small_cnn")
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("config", overrides=over)
-        with open_dict(cfg):
-            cfg.dataset = {"name": "bench_random", "kind": "image", "n_samples": pool}
-            cfg.trainer = _trainer_cfg(epochs)
-            if defense == "relaxloss":
-                cfg.defense.alpha = 1.0  # RelaxLoss App. C.3, CIFAR-10 ResNet20
-            cfg.paths.cache_dir = None
-            cfg.paths.output_dir = str(out_dir)
-        try:
-            validate(cfg)
-            exp = pipeline.Experiment(cfg, out_dir)
-            exp.prepare()
-            break
-        except ConfigError as err:  # an attack this setting cannot run: drop it, say so
-            name = err.key.split(".")[1] if err.key.startswith("attack.") else None
-            if name not in attacks:
-                raise
-            attacks.remove(name)
-            notes.append(f"attack {name} left out: {err}")
-    t0 = time.perf_counter()
-    res = exp.run()
-    total = time.perf_counter() - t0 + exp.stages.seconds.get("data", 0.0)
-    out(
-        f"(c) RelaxLoss setting: {cfg.model.name}, defense {defense}, {epochs} epochs, "
-        f"{len(exp.split.target_train)} members per model, attacks {attacks}"
-    )
-    for stage, s in res["timing"].items():
-        out(f"    {stage + ':':16s}{s:9.1f} s")
-    out(f"    {'total:':16s}{total:9.1f} s")
-    for n_ in notes:
-        out(f"    note: {n_}")
-
-
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -337,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment", action="store_true", help="random crop + flip in (a), both loops")
     ap.add_argument("--images", type=int, help="images per model (overrides --size)")
     ap.add_argument("--k", type=int, help="models in (b) (overrides --size)")
-    ap.add_argument("--epochs-c", type=int, help="epochs in (c) (overrides --size)")
+    ap.add_argument("--epochs-c", type=int, help="epochs in (c) and (d) (overrides --size)")
+    ap.add_argument("--dataset", help="conf/dataset/<name> for (d); default cifar10, else digits")
     ap.add_argument(
         "--record", metavar="DIR", help="also write the report to DIR/train-<date>-<device>.txt"
     )
@@ -369,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         part_b(mcfg, size["n"], size["k"], device, out)
     if "c" in args.parts:
         part_c(args.model, size["epochs_c"], 5 * size["n"], device, out)
+    if "d" in args.parts:
+        dataset = args.dataset or (
+            "cifar10" if (CONF / "dataset" / "cifar10.yaml").exists() else "digits"
+        )
+        part_d(args.model, dataset, size["epochs_c"], device, out)
     if args.record:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
         path = Path(args.record) / f"train-{dt.date.today().isoformat()}-{device.type}-{slug}.txt"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mia_bench import bench
 
 
@@ -34,3 +36,18 @@ def test_bench_reports_every_part(tmp_path, capsys):
     # (c): every pipeline stage timed
     for stage in ["train_target", "train_shadows", "signals", "attacks", "total"]:
         assert re.search(rf"{stage}:\s+[\d.]+ s", text), stage
+
+
+@pytest.mark.slow
+def test_bench_bf16_part_reports_accuracy_and_auc_per_amp(tmp_path, capsys):
+    assert (
+        bench.main(["--device", "cpu", "--parts", "d", "--epochs-c", "1", "--dataset", "digits"])
+        == 0
+    )
+    text = capsys.readouterr().out
+    rows = [
+        line.split() for line in text.splitlines() if line.strip().startswith(("bf16 ", "none "))
+    ]
+    assert [r[0] for r in rows] == ["bf16", "none"]
+    # on the CPU amp is ignored: the two runs are the same fp32 run, metric for metric
+    assert rows[0][1] == rows[1][1] and rows[0][3:] == rows[1][3:]

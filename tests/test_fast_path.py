@@ -116,3 +116,31 @@ def test_cuda_fast_path_bf16_channels_last_fused():
     # bf16 changes the arithmetic only slightly: fp32 on the GPU ends close by
     _, log32 = _train(OmegaConf.merge(TRAINER, {"epochs": 6, "amp": "none"}), dev)
     assert log.epoch_loss[-1] == pytest.approx(log32.epoch_loss[-1], rel=0.1)
+
+
+def test_cuda_settings_run_through_both_trainers_on_cpu(monkeypatch):
+    """The CUDA code path (bf16 autocast, channels_last) exercised on the CPU, which supports
+    both: training must run, keep fp32 weights, and still learn, alone and stacked."""
+    from mia_bench.stacked import train_stacked
+
+    cuda_like = FastPath(amp_dtype=torch.bfloat16, channels_last=True)
+    monkeypatch.setattr(FastPath, "from_cfg", classmethod(lambda cls, cfg, device: cuda_like))
+    cfg = OmegaConf.merge(TRAINER, {"epochs": 6, "milestones": [5]})
+    m, log = _train(cfg)
+    assert log.epoch_loss[-1] < log.epoch_loss[0]
+    assert m.body[0].weight.dtype == torch.float32
+    assert m.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x, y = _data()
+    models = [SmallCNN((3, 8, 8), 4, channels=(8, 16)) for _ in range(2)]
+    logs = train_stacked(
+        models,
+        [NoDefense(4, 16) for _ in models],
+        [(x, y)] * 2,
+        cfg,
+        seeds=[1, 2],
+        preprocess=PRE,
+        device=CPU,
+        progress=False,
+    )
+    assert all(lg.epoch_loss[-1] < lg.epoch_loss[0] for lg in logs)
+    assert models[0].body[0].weight.dtype == torch.float32
