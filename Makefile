@@ -39,7 +39,7 @@ report: $(STAMP) ## Tables + plots of run/sweep folders: make report DIR=outputs
 sweep-embedded: $(STAMP) ## Early-stopping sweep on the embedded data (15 runs, CPU) + its report in experiments/sweep-embedded
 	rm -rf outputs/sweep-embedded/latest
 	$(BIN)/python -m mia_bench -m +experiment=sweep_embedded hydra.sweep.dir=outputs/sweep-embedded/latest
-	$(BIN)/python -m mia_bench.report outputs/sweep-embedded/latest --out experiments/sweep-embedded --no-pdf
+	$(BIN)/python -m mia_bench.report outputs/sweep-embedded/latest --out experiments/sweep-embedded
 
 .PHONY: test
 test: $(STAMP) ## Set-up + the fast test suite
