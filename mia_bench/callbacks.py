@@ -28,7 +28,9 @@ class SweepSummary(Callback):
         bad = [j for j in jobs if j.status != "ok"]
         print(f"sweep finished: {len(ok)} of {len(jobs)} jobs have results in {sweep_dir}/")
         for j in bad:
-            print(f"  job {j.path.name.lstrip('#')} {j.status}: {j.detail} [{' '.join(j.overrides)}]")
+            print(
+                f"  job {j.path.name.lstrip('#')} {j.status}: {j.detail} [{' '.join(j.overrides)}]"
+            )
         print(f"report: python -m mia_bench.report {sweep_dir}")
         sys.stdout.flush()
         if bad:

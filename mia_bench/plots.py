@@ -79,12 +79,19 @@ def no_defense(groups: list[Group]) -> Group | None:
     return max(none, key=lambda g: g.mean("test_acc")) if none else None
 
 
-def _grid(n: int, w: float = 3.4, h: float = 3.0, extra: float = 0.8) -> tuple[Figure, list]:
+def _grid(
+    n: int, w: float = 3.4, h: float = 3.0, extra: float = 0.8, sharey: bool = False
+) -> tuple[Figure, list]:
     """Panels in rows of three; `extra` inches of height for the title and a legend below."""
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(w * cols, h * rows + extra), squeeze=False, layout="constrained"
+        rows,
+        cols,
+        figsize=(w * cols, h * rows + extra),
+        squeeze=False,
+        sharey=sharey,
+        layout="constrained",
     )
     flat = list(axes.flat)
     for ax in flat[n:]:
@@ -96,6 +103,9 @@ def _legend(fig: Figure, axes: list, n: int, title: str) -> None:
     """The legend of the first panel, shared: in a spare panel when the grid has one, else
     below the panels."""
     handles, labels = axes[0].get_legend_handles_labels()
+    # Curves first, then the reference markers.
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in ("no defense", "ideal defense"))
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
     fig.suptitle(title, fontsize=11)
     if len(axes) > n:
         axes[n].legend(handles, labels, loc="center", frameon=False, fontsize=8.5)
@@ -117,8 +127,9 @@ def privacy_utility(
     base = no_defense(groups)
     best = max((g.mean("test_acc") for g in groups if g.mean("test_acc") is not None), default=None)
     names = short_names(settings)
-    fig, axes = _grid(len(attacks), extra=0.3 if len(attacks) % 3 else 0.8)
-    for ax, attack in zip(axes, attacks):
+    # One accuracy axis for every panel: a setting has the same accuracy under every attack.
+    fig, axes = _grid(len(attacks), extra=0.3 if len(attacks) % 3 else 0.8, sharey=True)
+    for i_ax, (ax, attack) in enumerate(zip(axes, attacks)):
         col = f"{attack}.auc"
         for i, cv in enumerate(lines):
             pts = [
@@ -155,14 +166,24 @@ def privacy_utility(
                         xytext=(6, 4) if k % 2 == 0 else (6, -10),
                         fontsize=7,
                         color=color,
+                        bbox={
+                            "boxstyle": "square,pad=0.05",
+                            "fc": "white",
+                            "ec": "none",
+                            "alpha": 0.8,
+                        },
                     )
         if base is not None and base.mean(col) is not None:
-            ax.scatter(
+            ax.errorbar(
                 [base.mean(col)],
                 [100 * base.mean("test_acc")],
-                marker="X",
-                s=80,
-                c="black",
+                xerr=[base.std(col) or 0.0],
+                yerr=[100 * (base.std("test_acc") or 0.0)],
+                fmt="X",
+                ms=9,
+                color="black",
+                elinewidth=0.7,
+                capsize=2,
                 zorder=5,
                 label="no defense",
             )
@@ -176,7 +197,8 @@ def privacy_utility(
         ax.set_xlim(lo - pad, hi + 2 * pad)
         ax.set_title(attack, fontsize=10)
         ax.set_xlabel("attack AUC", fontsize=9)
-        ax.set_ylabel("test accuracy (%)", fontsize=9)
+        if i_ax % 3 == 0:
+            ax.set_ylabel("test accuracy (%)", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     _legend(fig, axes, len(attacks), title)
