@@ -31,17 +31,21 @@ class Preprocess:
         if self.kind != "image":
             return x.float()
         x = x.float().div_(255.0)
-        if self._mean is not None:
-            mean, std = self._mean.to(x.device), self._std.to(x.device)
-            x = (x - mean) / std
+        # Augment before normalising, so the padding is black as in torchvision's
+        # RandomCrop(padding=p) followed by Normalize (the papers' pipelines).
         if train and self.crop_padding > 0:
             x = random_crop(x, self.crop_padding, generator)
         if train and self.flip:
             x = random_flip(x, generator)
+        if self._mean is not None:
+            mean, std = self._mean.to(x.device), self._std.to(x.device)
+            x = (x - mean) / std
         return x
 
 
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    x: torch.Tensor, pad: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Pad by `pad` pixels (zeros) and cut a random HxW window per image, batched via unfold-free
     gather: build index grids shifted by each image's offset."""
     b, _, h, w = x.shape
