@@ -88,15 +88,16 @@ def verify_file(path: Path, md5: str | None, dataset: str, source: str) -> None:
 def missing_error(
     dataset: str, what: str, folder: Path, remote: Remote, extra: str = ""
 ) -> ConfigError:
-    """The message a user sees when a dataset's files are not on disk and download is off."""
+    """The message a user sees when a dataset's files are not on disk and download is off.
+    `extra`: a sentence appended before the hint about paths.data_dir."""
     if remote.urls:
-        how = f" ({remote.where()}){extra}, or run with dataset.download=true to fetch it"
+        how = f" ({remote.where()}), or run with dataset.download=true to fetch it."
     else:
-        how = f"{extra}: {remote.how}; it cannot be fetched automatically"
+        how = f": {remote.how}; it cannot be fetched automatically."
     return ConfigError(
         "dataset.download",
-        f"{dataset}: {what} not found in {folder}. Put {remote.filename} there{how}. To read "
-        "data from another folder set paths.data_dir=... or $MIA_BENCH_DATA.",
+        f"{dataset}: {what} not found in {folder}. Put {remote.filename} there{how}{extra} To "
+        "read data from another folder set paths.data_dir=... or $MIA_BENCH_DATA.",
     )
 
 

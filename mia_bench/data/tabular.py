@@ -91,12 +91,13 @@ def find_files(spec: TabularSpec, root: Path, download: bool) -> tuple[Path, lis
     if archive is None:
         if not download:
             layout = " + ".join(spec.layouts[0])
+            others = ", ".join(str(f) for f in folders[1:])
             raise missing_error(
                 spec.name,
                 f"{spec.remote.filename} (or its unpacked {layout})",
                 folders[0],
                 spec.remote,
-                extra=f"; {root} and the folders {list(spec.folders[2:])} in it work too",
+                extra=f" Also searched: {others}.",
             )
         archive = fetch(spec.remote, folders[0], spec.name)
     extract(archive, archive.parent)
