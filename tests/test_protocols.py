@@ -87,3 +87,9 @@ def test_unknown_protocol_lists_the_choices():
         make_split(100, "image", OmegaConf.create({"name": "nope"}), 0, 1)
     with pytest.raises(ConfigError, match="split.shuffle"):
         make_split(100, "image", OmegaConf.create({"name": "relaxloss", "shuffle": "no"}), 0, 1)
+
+
+def test_a_split_too_small_to_train_on_names_max_samples():
+    with pytest.raises(ConfigError, match="set of 1 samples") as err:
+        make_split(8, "image", OmegaConf.create({"name": "relaxloss"}), 0, 1)
+    assert err.value.key == "split.max_samples"
