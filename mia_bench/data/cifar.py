@@ -143,7 +143,7 @@ def load_cifar(
     def decode() -> dict:
         if verify:
             for f, (_, md5) in zip(files, spec.batches):
-                verify_file(f, md5, name, spec.remote.where())
+                verify_file(f, name, spec.remote.where(), md5=md5)
         parts = [read_batch(f, spec.label_key) for f in files]
         return {
             "x": torch.from_numpy(np.concatenate([p[0] for p in parts])),

@@ -16,7 +16,6 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +73,11 @@ def checksum_problem(path: Path, md5: str | None = None, sha256: str | None = No
     return None
 
 
-def verify_file(path: Path, md5: str | None, dataset: str, source: str) -> None:
+def verify_file(
+    path: Path, dataset: str, source: str, md5: str | None = None, sha256: str | None = None
+) -> None:
     """Refuse a file whose published checksum does not match (`dataset.verify=true`)."""
-    problem = checksum_problem(path, md5=md5)
+    problem = checksum_problem(path, md5, sha256)
     if problem:
         raise ConfigError(
             "dataset.verify",
@@ -154,13 +155,7 @@ def obtain(
     path = folder / remote.filename
     if path.is_file():
         if verify:
-            problem = checksum_problem(path, remote.md5, remote.sha256)
-            if problem:
-                raise ConfigError(
-                    "dataset.verify",
-                    f"{dataset}: {problem} ({path}). Replace it ({remote.where()}), or set "
-                    "dataset.verify=false to use it as it is.",
-                )
+            verify_file(path, dataset, remote.where(), remote.md5, remote.sha256)
         return path
     if not download:
         raise missing_error(dataset, what or remote.filename, folder, remote)
@@ -175,7 +170,3 @@ def extract(archive: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
-
-
-def first_existing(candidates: Sequence[Path]) -> Path | None:
-    return next((p for p in candidates if p.exists()), None)
