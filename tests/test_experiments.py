@@ -35,10 +35,6 @@ CRL_TABLE_1 = {
     "crl_svhn_vgg11",
     "crl_svhn_resnet18",
 }
-# Three ImageNet-sized CIFAR networks (6-11M parameters) per run are tens of seconds on 2 CPU
-# cores even at one step each; the architectures themselves are tested in test_models.py.
-SLOW = {n for n in CRL_TABLE_1 if n.rsplit("_", 1)[1] in ("resnet18", "densenet121", "googlenet")}
-
 WRITERS = {
     "cifar10": lambda d: write_cifar(d, "cifar10", per_file=4),
     "cifar100": lambda d: write_cifar(d, "cifar100", per_file=10),
@@ -91,9 +87,7 @@ def test_experiment_composes_to_the_paper_recipe(name):
     _paper_recipe(name, _compose(name))
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in EXPERIMENTS]
-)
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
     base = _compose(name)
     WRITERS[base.dataset.name](tmp_path / "data")

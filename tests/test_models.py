@@ -99,8 +99,6 @@ def test_parameter_count_matches_the_published_architecture(name):
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64)])
 def test_image_models_take_greyscale_28_and_64(name, shape):
     """CH-MNIST (1x28x28, or the 64x64 file) with any image architecture."""
-    if name in ("densenet121", "googlenet") and shape[1] == 64:
-        pytest.skip("same code path as 28x28; too slow on CPU for the fast suite")
     m = build_model(load(name), shape, 8).eval()
     logits, feats = m.forward_with_features(torch.rand(2, *shape))
     assert logits.shape == (2, 8) and feats.shape == (2, m.feature_dim)
