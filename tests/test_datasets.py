@@ -127,6 +127,12 @@ def test_chmnist_csv_both_sizes(tmp_path, size):
     assert d.mean == (0.5,) and d.std == (0.5,)
 
 
+def test_chmnist_missing_size_points_to_the_other_file(tmp_path):
+    write_chmnist(tmp_path / "chmnist", n=3, size=64)
+    with pytest.raises(ConfigError, match="set dataset.image_size=64"):
+        load_dataset(cfg("chmnist", verify=False), str(tmp_path))
+
+
 def test_chmnist_verify_checks_the_published_shape(tmp_path):
     write_chmnist(tmp_path, n=11)
     with pytest.raises(ConfigError, match="5000 rows and 8 classes") as err:

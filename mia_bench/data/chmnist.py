@@ -76,7 +76,11 @@ def load_chmnist(
     )
     if path is None:
         # download=true cannot help: the message says how to get the file instead.
-        raise missing_error("chmnist", src.filename, root, src)
+        other = remote(92 - image_size).filename  # the other size: 28 <-> 64
+        hint = ""
+        if any((d / other).is_file() for d in (root, root / "chmnist")):
+            hint = f" ({other} is there: set dataset.image_size={92 - image_size} to use it.)"
+        raise missing_error("chmnist", src.filename, root, src, extra=hint)
 
     def decode() -> dict:
         x, y = read_csv(path)
