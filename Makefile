@@ -63,6 +63,51 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/
 	$(BIN)/python -m mia_bench.bench --record experiments/bench $(ARGS)
 
+# --- the papers' tables and figures (README: "Reproducing the papers") ---------------------
+# SCALE=full: the papers' settings (needs the datasets; a GPU); runs in outputs/tables/<target>/,
+# report + comparison in experiments/<target>/. SCALE=smoke: the same sweeps on fake files,
+# one epoch, small subsets, on the CPU; everything in outputs/smoke/.
+SCALE ?= full
+SEEDS ?= 0,1,2
+# basic | joblib | submitit_local | submitit_slurm | slurm | ray (hydra/launcher=...)
+LAUNCHER ?= basic
+# Parallel jobs of the joblib launcher (empty: the launcher's default).
+JOBS ?=
+REPRODUCE = $(BIN)/python -m mia_bench.reproduce --scale $(SCALE) --seeds $(SEEDS) \
+	--launcher $(LAUNCHER) $(if $(JOBS),--jobs $(JOBS))
+PAPER_TARGETS := table-relaxloss table-relaxloss-adaptive figure-relaxloss-tradeoff \
+	table-crl-cifar10 table-crl-cifar100 table-crl-svhn figure-ccl
+
+.PHONY: $(PAPER_TARGETS) table-embedded tables
+table-relaxloss: $(STAMP) ## RelaxLoss Tables 1/4/5 + Fig. 4: 7 dataset x model, with/without the defense, non-adaptive
+	$(REPRODUCE) $@ $(ARGS)
+
+table-relaxloss-adaptive: $(STAMP) ## RelaxLoss Table 6: the same defended models against adaptive attacks
+	$(REPRODUCE) $@ $(ARGS)
+
+figure-relaxloss-tradeoff: $(STAMP) ## RelaxLoss Fig. 3: every defense swept over its range, CIFAR-10/100 ResNet20
+	$(REPRODUCE) $@ $(ARGS)
+
+table-crl-cifar10: $(STAMP) ## CRL Table 1a: CE / AdvReg / RelaxLoss / CRL x VGG11, ResNet18, DenseNet121
+	$(REPRODUCE) $@ $(ARGS)
+
+table-crl-cifar100: $(STAMP) ## CRL Table 1b: CE / AdvReg / RelaxLoss / CRL x GoogLeNet, ResNet18, DenseNet121
+	$(REPRODUCE) $@ $(ARGS)
+
+table-crl-svhn: $(STAMP) ## CRL Table 1c: CE / AdvReg / RelaxLoss / CRL x VGG11, ResNet18
+	$(REPRODUCE) $@ $(ARGS)
+
+figure-ccl: $(STAMP) ## CCL: CE vs CCEL vs CCQL vs RelaxLoss privacy-utility on CIFAR-10 (qualitative)
+	$(REPRODUCE) $@ $(ARGS)
+
+# Embedded data, CPU: two local processes unless LAUNCHER / JOBS are given.
+table-embedded: LAUNCHER := joblib
+table-embedded: JOBS := 2
+table-embedded: $(STAMP) ## Every defense x MLP (synthetic) / small CNN (digits), every attack, in RelaxLoss Table 1's layout
+	$(REPRODUCE) $@ $(ARGS)
+
+tables: $(PAPER_TARGETS) table-embedded ## All of the above (make -j N runs N targets at once)
+
 .PHONY: clean
 clean: ## Remove run folders and caches (keeps .venv and the model cache)
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -13,12 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fakedata import tar_folder, write_chmnist, write_cifar, write_purchase, write_svhn, write_texas
 from omegaconf import OmegaConf
 
 from mia_bench.data import cifar, files, load_dataset, tabular
 from mia_bench.data.tensor_cache import CACHE_FOLDER
 from mia_bench.errors import ConfigError
+from mia_bench.fakedata import (
+    tar_folder,
+    write_chmnist,
+    write_cifar,
+    write_purchase,
+    write_svhn,
+    write_texas,
+)
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
 

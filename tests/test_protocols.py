@@ -93,3 +93,24 @@ def test_a_split_too_small_to_train_on_names_max_samples():
     with pytest.raises(ConfigError, match="set of 1 samples") as err:
         make_split(8, "image", OmegaConf.create({"name": "relaxloss"}), 0, 1)
     assert err.value.key == "split.max_samples"
+
+
+def test_crl_reference_fraction_comes_from_the_shadow_half_only():
+    plain = crl_split(1000, seed=3, shadow_count=2)
+    s = crl_split(1000, seed=3, shadow_count=2, reference_fraction=0.2)
+    # The target's members and queries are those of the paper's protocol, untouched.
+    np.testing.assert_array_equal(s.target_train, plain.target_train)
+    np.testing.assert_array_equal(s.target_test, plain.target_test)
+    # 20% of the 500-sample shadow half; the shadows halve the remaining 400.
+    assert len(s.reference) == 100
+    target = np.concatenate([s.target_train, s.target_test])
+    for tr, te in s.shadows:
+        assert len(tr) == len(te) == 200
+        assert _disjoint(tr, te, s.reference, target)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "x", True])
+def test_crl_reference_fraction_out_of_range_names_the_key(bad):
+    with pytest.raises(ConfigError) as err:
+        make_split(1000, "image", {"name": "crl", "reference_fraction": bad}, 0, 1)
+    assert err.value.key == "split.reference_fraction"

@@ -119,17 +119,29 @@ def _random_halves(
     return out
 
 
-def crl_split(n: int, seed: int, shadow_count: int = 5, max_samples: int | None = None) -> Split:
+def crl_split(
+    n: int,
+    seed: int,
+    shadow_count: int = 5,
+    max_samples: int | None = None,
+    reference_fraction: float = 0.0,
+) -> Split:
     """CRL protocol (Fang & Kim 2024, Sec. 5.1): the shuffled pool is cut 50/50 into a target
     half and a shadow half; the target half is cut 50/50 into target-train and target-test;
     each of the k shadows (five in the paper) trains on a random half of the shadow half and
-    is tested on the other half. No reference set."""
+    is tested on the other half. No reference set.
+
+    The paper does not say where its Adv-Reg baseline found the reference data a defender
+    needs; `reference_fraction` > 0 sets that share of the shadow half aside as the reference
+    set (the shadows draw from the rest), leaving the target's sets as they are."""
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)[:max_samples]
     half = len(perm) // 2
     q = half // 2
     tt, te = np.sort(perm[:q]), np.sort(perm[q : 2 * q])
-    return Split(tt, te, _random_halves(perm[half:], shadow_count, rng))
+    n_ref = int(round(reference_fraction * (len(perm) - half)))
+    ref, pool = np.sort(perm[half : half + n_ref]), perm[half + n_ref :]
+    return Split(tt, te, _random_halves(pool, shadow_count, rng), ref)
 
 
 def ccl_split(n: int, seed: int, shadow_count: int = 1, max_samples: int | None = None) -> Split:
@@ -150,12 +162,21 @@ def _flag(cfg_split, key: str, default: bool) -> bool:
     return value
 
 
+def _fraction(cfg_split, key: str) -> float:
+    value = cfg_split.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ConfigError(f"split.{key}", f"must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 # split.name -> builder(n, kind, seed, shadow_count, cfg_split). A new protocol adds a line.
 PROTOCOLS: dict[str, Callable[..., Split]] = {
     "relaxloss": lambda n, kind, seed, k, c: relaxloss_split(
         n, kind, seed, k, c.get("max_samples"), _flag(c, "shuffle", True)
     ),
-    "crl": lambda n, kind, seed, k, c: crl_split(n, seed, k, c.get("max_samples")),
+    "crl": lambda n, kind, seed, k, c: crl_split(
+        n, seed, k, c.get("max_samples"), _fraction(c, "reference_fraction")
+    ),
     "ccl": lambda n, kind, seed, k, c: ccl_split(n, seed, k, c.get("max_samples")),
 }
 
