@@ -119,6 +119,30 @@ def run_row(job: Job) -> Run:
     return Run(job.path, row, flatten(cfg), job.overrides)
 
 
+def checkpoint_rows(job: Job, run: Run) -> list[Run]:
+    """A run that kept checkpoints (early stopping, results.json "checkpoints") becomes one row
+    per checkpoint, each one point of the privacy-utility curve (RelaxLoss App. B.5): the
+    defense parameter `epochs` (the list) gives way to `epoch`, and the checkpoint's target and
+    attack numbers replace the final ones. Only the last checkpoint, the final model, keeps
+    the run's folder (its scores.npz) for the ROC and loss plots."""
+    cps = sorted(((job.results or {}).get("checkpoints") or {}).values(), key=lambda c: c["epoch"])
+    if not cps:
+        return [run]
+    out = []
+    for i, cp in enumerate(cps):
+        row = {k: v for k, v in run.row.items() if k != "defense.epochs"}
+        row["defense.epoch"] = cp["epoch"]
+        params = {k[len("defense.") :]: v for k, v in row.items() if k.startswith("defense.")}
+        row["approach"] = approach_label(row["defense"], params)
+        row.update({c: (cp.get("target") or {}).get(c) for c in TARGET_COLS})
+        for attack, metrics in (cp.get("attacks") or {}).items():
+            row.update({f"{attack}.{m}": (metrics or {}).get(m) for m in ATTACK_METRICS})
+        last = i == len(cps) - 1
+        path = run.path if last else run.path / f"checkpoint-{cp['epoch']}"
+        out.append(Run(path, row, run.config, run.overrides))
+    return out
+
+
 @dataclass
 class Group:
     """Runs that differ only in seed."""
@@ -186,7 +210,7 @@ def varying_keys(configs: list[dict[str, Any]]) -> list[str]:
 
 def collect(roots: list[str | Path]) -> Collection:
     jobs = find_jobs(roots)
-    runs = [run_row(j) for j in jobs if j.status == "ok"]
+    runs = [r for j in jobs if j.status == "ok" for r in checkpoint_rows(j, run_row(j))]
     settings = varying_keys([r.config for r in runs])
     attacks: list[str] = []
     param_cols: list[str] = []

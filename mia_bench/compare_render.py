@@ -142,6 +142,26 @@ def attacks_of(ours: list[Setting]) -> list[str]:
     return seen
 
 
+def short_labels(ours: list[Setting]) -> dict[int, str]:
+    """id(setting) -> the defense and only those of its parameters that vary within one
+    dataset / model / attacker (the swept ones), e.g. `relaxloss (alpha=1.0)`."""
+    varying: dict[str, set[str]] = {}
+    for group in facets(ours).values():
+        for s in group:
+            d = s.key.get("defense", "")
+            mine = [g for g in group if g.key.get("defense") == d]
+            keys = {k for g in mine for k in g.key if k.startswith("defense.")}
+            varying.setdefault(d, set()).update(
+                k for k in keys if len({g.key.get(k, "") for g in mine}) > 1
+            )
+    out = {}
+    for s in ours:
+        d = s.key.get("defense", "")
+        params = [f"{k[len('defense.') :]}={s.key.get(k, '')}" for k in sorted(varying.get(d, ()))]
+        out[id(s)] = d + (f" ({', '.join(params)})" if params else "")
+    return out
+
+
 def no_utility_cost(ours: list[Setting]) -> list[str]:
     """Per facet and defense: the lowest AUC of each attack among the defense's settings whose
     mean test accuracy is at least the undefended model's (RelaxLoss Sec. 6.3's criterion)."""
@@ -173,6 +193,7 @@ def no_utility_cost(ours: list[Setting]) -> list[str]:
 def points(ours: list[Setting]) -> list[str]:
     """Per facet: every setting's test accuracy, training-loss variance and mean AUC."""
     attacks = attacks_of(ours)
+    label = short_labels(ours)
     lines: list[str] = []
     for title, group in facets(ours).items():
         rows = []
@@ -180,7 +201,7 @@ def points(ours: list[Setting]) -> list[str]:
             aucs = [s.mean(f"auc_{a}") for a in attacks if s.mean(f"auc_{a}") is not None]
             rows.append(
                 [
-                    s.label,
+                    label[id(s)],
                     str(len(s.seeds)),
                     ours_cell(s, "test_acc", 1),
                     ours_cell(s, "train_loss_var", 3),
@@ -195,7 +216,8 @@ def points(ours: list[Setting]) -> list[str]:
 def layout(ours: list[Setting]) -> list[str]:
     """RelaxLoss Table 1 (test accuracy, relative change vs none) and Fig. 4 (AUC) layouts."""
     fs = facets(ours)
-    approaches = list(dict.fromkeys(s.label for s in ours))
+    label = short_labels(ours)
+    approaches = list(dict.fromkeys(label[id(s)] for s in ours))
     head = ["approach"]
     for title in fs:
         head += [f"{title}: test acc (%)", "change vs none (%)"]
@@ -203,7 +225,7 @@ def layout(ours: list[Setting]) -> list[str]:
     for a in approaches:
         cells = [a]
         for group in fs.values():
-            s = next((g for g in group if g.label == a), None)
+            s = next((g for g in group if label[id(g)] == a), None)
             base = next((g for g in group if g.key.get("defense") == "none"), None)
             cells.append(ours_cell(s, "test_acc", 1) if s else "not run")
             if s and base and s.mean("test_acc") is not None and base.mean("test_acc"):
@@ -215,7 +237,7 @@ def layout(ours: list[Setting]) -> list[str]:
     lines = ["", "### Test accuracy (RelaxLoss Table 1 layout)", "", *_table(head, rows)]
     attacks = attacks_of(ours)
     for title, group in fs.items():
-        rows = [[s.label, *[ours_cell(s, f"auc_{a}", 1) for a in attacks]] for s in group]
+        rows = [[label[id(s)], *[ours_cell(s, f"auc_{a}", 1) for a in attacks]] for s in group]
         lines += ["", f"### {title}: attack AUC (%) (Fig. 4 layout)", ""]
         lines += _table(["approach", *attacks], rows)
     return lines

@@ -6,8 +6,9 @@ then `mia_bench.report` over all of them and `mia_bench.compare` (ours.csv, comp
   --scale full   the papers' settings; runs in outputs/tables/<target>/, report and
                  comparison in experiments/<target>/ (datasets from paths.data_dir).
   --scale smoke  the same sweeps on fake files of the real formats and shapes (written by
-                 mia_bench.fakedata), one epoch, small subsets, own model cache; everything in
-                 outputs/smoke/ (--root), never over the committed results.
+                 mia_bench.fakedata), one epoch, small subsets, each defense parameter sweep
+                 cut to its two ends, own model cache; everything in outputs/smoke/ (--root),
+                 never over the committed results.
 
 A rerun resumes: a job whose folder already holds results of the same config is skipped, and
 trained models come from the model cache. Different seeds get their own run folders.
@@ -27,9 +28,9 @@ from pathlib import Path
 from mia_bench.targets import TARGETS, Sweep, Target
 
 LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm", "slurm", "ray")
-# Samples per fake dataset and the pool a smoke run uses of it (image folds of 20 samples).
+# Samples per fake dataset and the pool a smoke run uses of it (image folds of 10 samples).
 SMOKE_FILE_SAMPLES = 200
-SMOKE_MAX_SAMPLES = 100
+SMOKE_MAX_SAMPLES = 50
 # Embedded data is generated, not read: a larger pool keeps every class in the small folds.
 SMOKE_MAX_SAMPLES_EMBEDDED = 400
 # Attack keys shrunk at smoke scale, applied only when the attack is in the sweep's list.
@@ -115,13 +116,39 @@ def plan(target: Target, args: argparse.Namespace) -> Plan:
     return Plan(target, runs, out, common, smoke)
 
 
+def _top_level_values(value: str) -> list[str]:
+    """`0.5,1.0,[1,2]` -> ['0.5', '1.0', '[1,2]']: the values of a swept override."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(value[start:i])
+            start = i + 1
+    return [*out, value[start:]]
+
+
+def thin(override: str) -> str:
+    """At smoke scale a defense parameter sweep keeps its two ends: every defense still runs,
+    in a third of the jobs."""
+    key, _, value = override.partition("=")
+    values = _top_level_values(value)
+    if not key_of(override).startswith("defense.") or len(values) <= 2:
+        return override
+    return f"{key}={values[0]},{values[-1]}"
+
+
 def sweep_command(p: Plan, sweep: Sweep, args: argparse.Namespace) -> list[str]:
-    smoke = []
+    smoke: list[str] = []
+    base = list(sweep.overrides)
     if p.smoke:
         smoke = [SMOKE_ATTACK[a] for a in _attacks(sweep) if a in SMOKE_ATTACK]
         smoke += list(sweep.smoke)
+        base = [thin(o) for o in base]
     overrides = merge(
-        sweep.overrides,
+        base,
         [f"seed={args.seeds}"],
         p.common,
         smoke,

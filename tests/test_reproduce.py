@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from conftest import CONF, ROOT
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mia_bench import reproduce
@@ -27,11 +26,22 @@ def _args(*extra: str):
 
 
 def _jobs(cmd: list[str]) -> list[list[str]]:
-    """The override list of every job of a `-m` command, expanded as Hydra's basic sweeper
-    does, without Hydra's own keys."""
+    """Jobs of a `-m` command (without Hydra's own keys) that together take every value of
+    every swept key: all keys at their first value, then each other value of each key with
+    the rest at their first (the full product is left to Hydra)."""
     overrides = [o for o in cmd[4:] if not o.startswith("hydra")]  # after `-m mia_bench -m`
     parsed = OverridesParser.create().parse_overrides(overrides)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    values = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        if o.is_sweep_override()
+        else [o.input_line]
+        for o in parsed
+    ]
+    first = [v[0] for v in values]
+    jobs = [first]
+    for i, vs in enumerate(values):
+        jobs += [[*first[:i], v, *first[i + 1 :]] for v in vs[1:]]
+    return jobs
 
 
 def test_merge_replaces_a_key_in_place_and_keeps_the_order():
@@ -77,6 +87,14 @@ def test_smoke_command_reads_fake_files_with_one_epoch_in_its_own_folders(tmp_pa
     assert "defense.epochs=[1]" in cmd  # the checkpoints of the full run do not fit in 1 epoch
     assert not any("lira" in c for c in cmd)  # only attacks the sweep runs are shrunk
     assert p.out == tmp_path / "s p" / "figure-relaxloss-tradeoff"
+
+
+def test_smoke_keeps_the_ends_of_a_defense_parameter_sweep_only():
+    assert reproduce.thin("defense.alpha=0.5,1.0,1.5,2.0") == "defense.alpha=0.5,2.0"
+    assert reproduce.thin("defense.epochs=[25,50,75]") == "defense.epochs=[25,50,75]"  # one list
+    assert reproduce.thin("defense.x=[1,2],[3],[4,5]") == "defense.x=[1,2],[4,5]"
+    assert reproduce.thin("defense=none,relaxloss,crl") == "defense=none,relaxloss,crl"
+    assert reproduce.thin("seed=0,1,2") == "seed=0,1,2"
 
 
 def test_bad_target_seeds_or_launcher_are_refused():

@@ -1,0 +1,157 @@
+"""`python -m mia_bench.plan TARGET...`: how much training a paper target asks for, before
+running it: jobs, distinct models (the model cache trains each once), training samples x
+epochs, and training FLOPs (3 x the forward FLOPs counted by torch.utils.flop_counter on one
+sample, times samples x epochs).
+
+Training dominates every target but the attacks' own cost is left out (per-sample gradient
+norms, MemGuard's per-query search, DP-SGD's per-sample clipping). FLOPs are a volume, not a
+time: divide by the sustained rate of your GPU, or scale from one measured setting
+(`make bench-train`, part (c): the RelaxLoss CIFAR-10 ResNet-20 setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+
+from omegaconf import DictConfig, OmegaConf
+
+# Pooled size, input shape and classes of each dataset (README "Datasets"; the loaders check
+# the same numbers with dataset.verify=true).
+DATASETS: dict[str, tuple[int, tuple[int, ...], int]] = {
+    "cifar10": (60000, (3, 32, 32), 10),
+    "cifar100": (60000, (3, 32, 32), 100),
+    "svhn": (99289, (3, 32, 32), 10),
+    "chmnist": (5000, (1, 28, 28), 8),
+    "purchase100": (197324, (600,), 100),
+    "texas100": (67330, (6169,), 100),
+    "digits": (1797, (1, 8, 8), 10),
+}
+# Defenses that train a plain-CE teacher of the same architecture per model role.
+TEACHER = {"distillation", "dmp"}
+
+
+@dataclass
+class Volume:
+    jobs: int = 0
+    models: dict[str, float] = field(default_factory=dict)  # cache identity -> training FLOPs
+    sample_epochs: int = 0
+
+    @property
+    def flops(self) -> float:
+        return sum(self.models.values())
+
+
+def dataset_shape(cfg: DictConfig) -> tuple[int, tuple[int, ...], int]:
+    d = cfg.dataset
+    if d.name == "synthetic":
+        return int(d.n_samples), (int(d.n_features),), int(d.n_classes)
+    if d.name == "chmnist":
+        size = int(d.get("image_size", 28))
+        return 5000, (1, size, size), 8
+    return DATASETS[d.name]
+
+
+@cache
+def forward_flops(model_yaml: str, shape: tuple[int, ...], classes: int) -> float:
+    """Forward FLOPs of one sample (multiply-add = 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mia_bench.models import build_model
+
+    model = build_model(OmegaConf.create(json.loads(model_yaml)), shape, classes).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *shape))
+    return float(counter.get_total_flops())
+
+
+def _epochs(cfg: DictConfig, defense: DictConfig) -> int:
+    epochs = int(cfg.trainer.epochs)
+    if defense.name == "early_stopping":  # training stops at the last checkpoint
+        epochs = min(epochs, max(int(e) for e in defense.epochs))
+    return epochs
+
+
+def add_job(vol: Volume, cfg: DictConfig) -> None:
+    """The models one job trains, keyed like the model cache (what determines each model)."""
+    from mia_bench.data.splits import make_split
+
+    n, shape, classes = dataset_shape(cfg)
+    kind = "image" if len(shape) == 3 else "tabular"
+    split = make_split(n, kind, cfg.split, int(cfg.seed), int(cfg.shadow.count))
+    model_yaml = json.dumps(OmegaConf.to_container(cfg.model, resolve=True), sort_keys=True)
+    per_sample = 3 * forward_flops(model_yaml, shape, classes)
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer.pop("stack", None)
+    none = OmegaConf.create({"name": "none"})
+    roles = [("target", cfg.defense, len(split.target_train))]
+    shadow_defense = cfg.defense if cfg.shadow.defense == "same" else none
+    roles += [(f"shadow{i}", shadow_defense, len(tr)) for i, (tr, _) in enumerate(split.shadows)]
+    lira = cfg.attack.get("lira") or cfg.attack.get("rmia")
+    if lira is not None:
+        population = len(split.target_train) + len(split.target_test)
+        population += sum(len(a) for a in split.shadows[0])
+        roles += [
+            (f"reference{i}", shadow_defense, population // 2) for i in range(lira.num_models)
+        ]
+    common = [cfg.dataset.name, model_yaml, json.dumps(trainer, sort_keys=True)]
+    common += [json.dumps(OmegaConf.to_container(cfg.split, resolve=True), sort_keys=True)]
+    common += [str(cfg.seed), str(cfg.shadow.count)]
+    vol.jobs += 1
+    for role, defense, size in roles:
+        dcfg = OmegaConf.to_container(defense, resolve=True)
+        epochs = _epochs(cfg, defense)
+        key = "|".join([*common, role, json.dumps(dcfg, sort_keys=True)])
+        if key not in vol.models:
+            vol.models[key] = per_sample * size * epochs
+            vol.sample_epochs += size * epochs
+        if defense.name in TEACHER and key + "|teacher" not in vol.models:
+            vol.models[key + "|teacher"] = per_sample * size * int(cfg.trainer.epochs)
+            vol.sample_epochs += size * int(cfg.trainer.epochs)
+
+
+def volume(name: str, seeds: str = "0,1,2") -> Volume:
+    """Every job of a target at full scale, composed as the multirun would compose it."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from mia_bench.cli import CONF_DIR
+    from mia_bench.reproduce import merge
+    from mia_bench.targets import TARGETS
+
+    vol = Volume()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for sweep in TARGETS[name].sweeps:
+            overrides = merge(sweep.overrides, [f"seed={seeds}"])
+            parsed = OverridesParser.create().parse_overrides(overrides)
+            for batch in BasicSweeper.split_arguments(parsed, None):
+                for job in batch:
+                    add_job(vol, compose("config", overrides=job))
+    return vol
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mia_bench.targets import TARGETS
+
+    p = argparse.ArgumentParser(prog="python -m mia_bench.plan", description=__doc__)
+    p.add_argument("targets", nargs="*", default=list(TARGETS), metavar="TARGET")
+    p.add_argument("--seeds", default="0,1,2")
+    args = p.parse_args(argv)
+    print("| target | jobs | models trained | training samples x epochs | training PFLOP |")
+    print("|---|---|---|---|---|")
+    for name in args.targets:
+        v = volume(name, args.seeds)
+        print(
+            f"| {name} | {v.jobs} | {len(v.models)} | {v.sample_epochs / 1e6:.1f} M | "
+            f"{v.flops / 1e15:.0f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
