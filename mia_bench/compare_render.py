@@ -164,14 +164,16 @@ def short_labels(ours: list[Setting]) -> dict[int, str]:
 
 def no_utility_cost(ours: list[Setting]) -> list[str]:
     """Per facet and defense: the lowest AUC of each attack among the defense's settings whose
-    mean test accuracy is at least the undefended model's (RelaxLoss Sec. 6.3's criterion)."""
+    mean test accuracy is not below the undefended model's (RelaxLoss Sec. 6.3's criterion),
+    less one standard deviation of the undefended accuracy over seeds (seed noise)."""
     attacks = attacks_of(ours)
     lines: list[str] = []
     for title, group in facets(ours).items():
         base = [s for s in group if s.key.get("defense") == "none" and s.mean("test_acc")]
         if not base:
             continue
-        floor = max(s.mean("test_acc") for s in base)
+        best = max(base, key=lambda s: s.mean("test_acc"))
+        floor = best.mean("test_acc") - (best.std("test_acc") or 0.0)
         rows = []
         for defense in dict.fromkeys(s.key.get("defense", "") for s in group):
             mine = [s for s in group if s.key.get("defense") == defense]
@@ -183,7 +185,8 @@ def no_utility_cost(ours: list[Setting]) -> list[str]:
             rows.append(cells)
         lines += [
             "",
-            f"### {title}: lowest AUC (%) at no loss of test accuracy (undefended: {floor:.1f}%)",
+            f"### {title}: lowest AUC (%) at no loss of test accuracy "
+            f"(undefended: {ours_cell(best, 'test_acc', 1)}%; kept: >= {floor:.1f}%)",
             "",
             *_table(["defense", "settings that keep accuracy", *attacks], rows),
         ]

@@ -18,6 +18,9 @@ RELAXLOSS_ATTACKS = "attack=[loss,entropy,m_entropy,nn,grad_x,grad_w]"
 CRL_ATTACKS = "attack=[nn,entropy,m_entropy,grad_x]"
 CCL_ATTACKS = "attack=[loss,confidence,entropy,m_entropy,nn]"
 ALL_ATTACKS = "attack=[loss,confidence,entropy,m_entropy,nn,grad_x,grad_w,lira,rmia]"
+# LiRA / RMIA reference models of the embedded table (shared by every defense: the attacker is
+# non-adaptive); 8 keeps its CPU time to minutes.
+EMBEDDED_LIRA = "attack.lira.num_models=8"
 
 RELAXLOSS_TABLE_1 = ",".join(
     [
@@ -361,6 +364,7 @@ _add(
                         f"defense={EMBEDDED_DEFENSES}",
                         "shadow.defense=none",
                         ALL_ATTACKS,
+                        EMBEDDED_LIRA,
                     ),
                 ),
                 # Its own sweep: at smoke scale its checkpoint list must fit in one epoch.
@@ -372,6 +376,7 @@ _add(
                         "defense=early_stopping",
                         "shadow.defense=none",
                         ALL_ATTACKS,
+                        EMBEDDED_LIRA,
                     ),
                     smoke=("defense.epochs=[1]",),
                 ),
@@ -387,6 +392,7 @@ _add(
                         "defense.beta=1.0",
                         "shadow.defense=none",
                         ALL_ATTACKS,
+                        EMBEDDED_LIRA,
                     ),
                 ),
             )
