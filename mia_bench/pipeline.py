@@ -8,6 +8,12 @@
    target on target-train (members) / target-test (non-members);
 4. every attack fits on the shadow signals and scores the target's queries;
 5. metrics -> results.json, scores.npz, summary.md.
+
+Defenses hook in without the protocol knowing which one runs: each model's defense gets a
+`DefenseContext` (reference fold, teachers through the cache; `defense_context.py`) and an
+`after_training` call once the model is final; a defense with `snapshot_epochs` (early
+stopping) has every snapshot evaluated as one more point (`checkpoints.py`); attacks that
+need a signal the target's defense blocks are reported as not applicable.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import hashlib
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +33,12 @@ from omegaconf import DictConfig, OmegaConf
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
 from mia_bench.cache import ModelCache, indices_digest
+from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_summary
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
+from mia_bench.defense_context import auxiliary_models, build_context, check_defense
 from mia_bench.defenses import NO_DEFENSE, Defense, build
-from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
@@ -74,6 +81,8 @@ class TrainedModel:
     cache_hit: bool
     seconds: float
     epoch_loss: list[float]
+    # epoch count -> state_dict, for defenses with `snapshot_epochs` (early stopping)
+    snapshots: dict[int, dict] = field(default_factory=dict)
 
 
 def _container(node: Any) -> Any:
@@ -90,6 +99,10 @@ class Experiment:
         self.device = resolve_device(cfg.device)
         self.cache = ModelCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
         self.progress = bool(cfg.get("progress", True))
+        # (role, defense config) -> teacher model, filled by `DefenseContext.teacher`
+        self.teachers: dict[tuple[str, str], TrainedModel] = {}
+        # attack result name -> why the target's defense cannot be attacked by it
+        self.not_applicable: dict[str, str] = {}
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
@@ -114,13 +127,8 @@ class Experiment:
         for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
             build(dcfg, self.data.num_classes, probe.feature_dim)
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
-        blocked = build(self.defense_cfg, self.data.num_classes, probe.feature_dim).blocks_signals
-        for a in self.attacks:
-            if a.needs & blocked:
-                raise ConfigError(
-                    f"attack.{a.name}",
-                    f"needs {sorted(a.needs & blocked)}, which defense {cfg.defense.name} cannot give",
-                )
+        defense = build(self.defense_cfg, self.data.num_classes, probe.feature_dim)
+        self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
 
     # -- training ---------------------------------------------------------------------------
     def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
@@ -130,6 +138,8 @@ class Experiment:
         model = build_model(cfg.model, data.input_shape, data.num_classes)
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
+        ctx = build_context(self, role, seed, train_idx, test_idx)
+        defense.attach(ctx)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
@@ -139,6 +149,8 @@ class Experiment:
             "seed": seed,
             "role": role,
         }
+        if defense.uses_reference:
+            spec["reference_indices"] = indices_digest(self.split.reference)
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -152,8 +164,11 @@ class Experiment:
                 device=self.device,
                 desc=role,
                 progress=self.progress,
+                snapshot_epochs=defense.snapshot_epochs,
             )
             state = {"model": model.state_dict(), "defense": defense.state_dict()}
+            if log.snapshots:
+                state["snapshots"] = {str(e): sd for e, sd in log.snapshots.items()}
             return state, {"seconds": log.seconds, "epoch_loss": log.epoch_loss}
 
         t0 = time.perf_counter()
@@ -163,8 +178,11 @@ class Experiment:
             defense.load_state_dict(state["defense"])
         model.to(self.device).eval()
         defense.to(self.device).eval()
+        defense.after_training(model, ctx)
+        snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
-            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
+            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", []),
+            snapshots,
         )
 
     def signals(self, tm: TrainedModel) -> Signals:
@@ -205,14 +223,9 @@ class Experiment:
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
-        attacks: dict[str, dict] = {}
         with self.stages("attacks"):
-            for attack in self.attacks:
-                attack.fit(shadow_sigs)
-                sc, pred = attack.score(target_sig), attack.predict(target_sig)
-                for name, s in sc.items():
-                    scores[name] = np.asarray(s, dtype=np.float64)
-                    attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+            attacks, attack_scores = self.attack_all(target_sig, shadow_sigs)
+        scores.update(attack_scores)
 
         models = {
             tm.role: {
@@ -222,30 +235,24 @@ class Experiment:
                 "test_acc": self.accuracy(tm, tm.test_idx),
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows]
+            for tm in [target, *shadows, *auxiliary_models(self)]
         }
-        train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
         results = {
             "config": _container(cfg),
-            "target": {
-                "train_acc": models["target"]["train_acc"],
-                "test_acc": models["target"]["test_acc"],
-                "gap": models["target"]["train_acc"] - models["target"]["test_acc"],
-                "train_loss_mean": float(train_loss.mean()),
-                "train_loss_var": float(train_loss.var()),
-                "test_loss_mean": float(test_loss.mean()),
-                "test_loss_var": float(test_loss.var()),
-                "n_members": int(target_sig.member.sum()),
-                "n_nonmembers": int((~target_sig.member).sum()),
-            },
+            "target": target_summary(target_sig),
             "defense": target.defense.describe(),
             "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
                        "adaptive": cfg.shadow.defense == "same"},
             "attacks": attacks,
             "models": models,
-            "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
+            "timing": {},
             "env": environment(self.device),
         }
+        if target.snapshots:
+            # One point per snapshot; the last one is the final model, i.e. the keys above.
+            with self.stages("checkpoints"):
+                results["checkpoints"] = evaluate_checkpoints(self, target, shadows, results)
+        results["timing"] = {k: round(v, 3) for k, v in self.stages.seconds.items()}
         scores["target_loss"] = target_sig.loss
         atomic_write_npz(self.out / "scores.npz", **scores)
         summary = format_summary(results)
@@ -253,6 +260,21 @@ class Experiment:
         # results.json last: its presence marks a complete run.
         atomic_write_json(self.out / "results.json", results)
         return results
+
+    def attack_all(self, target_sig: Signals, shadow_sigs: list[Signals]) -> tuple[dict, dict]:
+        """Fit every attack on the shadows, score the target: (metrics, scores) by result name;
+        attacks the defense makes inapplicable get null metrics and the reason."""
+        attacks: dict[str, dict] = {}
+        scores: dict[str, np.ndarray] = {}
+        for attack in self.attacks:
+            attack.fit(shadow_sigs)
+            sc, pred = attack.score(target_sig), attack.predict(target_sig)
+            for name, s in sc.items():
+                scores[name] = np.asarray(s, dtype=np.float64)
+                attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+        for name, reason in self.not_applicable.items():
+            attacks[name] = not_applicable(reason)
+        return attacks, scores
 
 
 def environment(device: torch.device) -> dict[str, str]:
