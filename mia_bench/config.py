@@ -20,7 +20,9 @@ def _int(cfg: DictConfig, key: str, lo: int | None = None) -> int:
     return int(v)
 
 
-def _real(cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False) -> float:
+def _real(
+    cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False
+) -> float:
     v = cfg_get(cfg, key)
     if isinstance(v, bool) or not isinstance(v, Real):
         raise ConfigError(key, f"must be a number, got {v!r}")
@@ -57,7 +59,9 @@ def validate(cfg: DictConfig) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("device", f"{device} requested but CUDA is not available; use device=auto")
+            raise ConfigError(
+                "device", f"{device} requested but CUDA is not available; use device=auto"
+            )
     _int(cfg, "trainer.epochs", 1)
     _int(cfg, "trainer.batch_size", 1)
     _int(cfg, "trainer.eval_batch_size", 1)
@@ -67,7 +71,9 @@ def validate(cfg: DictConfig) -> None:
     _real(cfg, "trainer.gamma", 0.0, lo_open=True)
     milestones = cfg_get(cfg, "trainer.milestones")
     if not all(isinstance(m, Integral) and not isinstance(m, bool) and m > 0 for m in milestones):
-        raise ConfigError("trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}")
+        raise ConfigError(
+            "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
+        )
     _choice(cfg, "shadow.defense", ["same", "none"])
     _int(cfg, "shadow.count", 1)
     if not cfg.get("attack"):

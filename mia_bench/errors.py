@@ -10,3 +10,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or inf loss; the message names the model, defense and epoch."""

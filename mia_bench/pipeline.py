@@ -19,6 +19,8 @@ need a signal the target's defense blocks are reported as not applicable.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import platform
 import time
 from contextlib import contextmanager
@@ -131,7 +133,9 @@ class Experiment:
         self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
 
     # -- training ---------------------------------------------------------------------------
-    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+    def train(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
+    ) -> TrainedModel:
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
@@ -181,7 +185,14 @@ class Experiment:
         defense.after_training(model, ctx)
         snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
-            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", []),
+            role,
+            model,
+            defense,
+            train_idx,
+            test_idx,
+            hit,
+            time.perf_counter() - t0,
+            meta.get("epoch_loss", []),
             snapshots,
         )
 
@@ -202,7 +213,10 @@ class Experiment:
 
     def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
         logits = predict_logits(
-            tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
+            tm.model,
+            self.data.x[idx],
+            preprocess=self.preprocess,
+            device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
         logits = tm.defense.postprocess(logits.to(self.device)).cpu()
@@ -241,8 +255,11 @@ class Experiment:
             "config": _container(cfg),
             "target": target_summary(target_sig),
             "defense": target.defense.describe(),
-            "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
-                       "adaptive": cfg.shadow.defense == "same"},
+            "shadow": {
+                "defense": cfg.shadow.defense,
+                "count": len(shadows),
+                "adaptive": cfg.shadow.defense == "same",
+            },
             "attacks": attacks,
             "models": models,
             "timing": {},
@@ -281,7 +298,11 @@ def environment(device: torch.device) -> dict[str, str]:
     import hydra
     import sklearn
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu"
+    )
     return {
         "mia_bench": __version__,
         "python": platform.python_version(),
@@ -295,8 +316,31 @@ def environment(device: torch.device) -> dict[str, str]:
     }
 
 
+def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:
+    """The results of an earlier, complete run of exactly this config in this folder, if any.
+
+    results.json is written last and atomically, so its presence means the run finished; a
+    rerun of the same sweep (same `hydra.sweep.dir`) then skips the jobs that are done.
+    """
+    path = Path(output_dir) / "results.json"
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results if results.get("config") == _container(cfg) else None
+
+
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Validate-and-prepare, then run one experiment; returns the results dict."""
+    """Validate-and-prepare, then run one experiment; returns the results dict.
+
+    A folder that already holds the results of the same config is not run again.
+    """
+    done = completed_results(cfg, output_dir)
+    if done is not None:
+        logging.getLogger(__name__).info("%s already holds complete results; skipping", output_dir)
+        return done
     exp = Experiment(cfg, output_dir)
     exp.prepare()
     return exp.run()

@@ -23,10 +23,7 @@ from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import BatchSampler, Defense, TrainingParts
-
-
-class DivergenceError(RuntimeError):
-    """The training loss became NaN or inf."""
+from mia_bench.errors import DivergenceError
 
 
 @dataclass
@@ -101,7 +98,9 @@ def train_model(
     defense.to(device).train()
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=list(cfg.milestones), gamma=cfg.gamma
+    )
     parts = defense.setup(model, opt, (x, y)) or TrainingParts()
     net = parts.model if parts.model is not None else model
     step_opt = parts.optimizer if parts.optimizer is not None else opt
@@ -114,7 +113,13 @@ def train_model(
     snaps = {int(e) for e in snapshot_epochs}
     epochs = max(snaps) if snaps else int(cfg.epochs)
     log = TrainLog()
-    bar = tqdm(range(epochs), desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        range(epochs),
+        desc=desc,
+        disable=not (progress and sys.stderr.isatty()),
+        leave=False,
+        dynamic_ncols=True,
+    )
     for epoch in bar:
         total = torch.zeros((), device=device)
         seen = 0
@@ -166,5 +171,8 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits of the model in eval mode for every row of x, computed in large batches (CPU)."""
     model.to(device).eval()
-    out = [model(preprocess(x[i : i + batch_size].to(device))).float() for i in range(0, len(x), batch_size)]
+    out = [
+        model(preprocess(x[i : i + batch_size].to(device))).float()
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(out).cpu() if out else torch.zeros(0)

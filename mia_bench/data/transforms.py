@@ -41,7 +41,9 @@ class Preprocess:
         return x
 
 
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    x: torch.Tensor, pad: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Pad by `pad` pixels (zeros) and cut a random HxW window per image, batched via unfold-free
     gather: build index grids shifted by each image's offset."""
     b, _, h, w = x.shape
