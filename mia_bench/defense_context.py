@@ -34,7 +34,7 @@ def build_context(
     exp: Experiment, role: str, seed: int, train_idx: np.ndarray, test_idx: np.ndarray
 ) -> DefenseContext:
     """Everything a defense of model `role` may read (see `DefenseContext`)."""
-    data, ref = exp.data, exp.split.reference
+    data = exp.data
 
     def teacher(defense_cfg: Mapping[str, Any]) -> nn.Module:
         key = (
@@ -59,8 +59,10 @@ def build_context(
         seed=seed,
         device=exp.device,
         preprocess=exp.preprocess,
-        train=(data.x[train_idx], data.y[train_idx]),
-        reference=(data.x[ref], data.y[ref]),
+        x=data.x,
+        y=data.y,
+        train_idx=train_idx,
+        reference_idx=exp.split.reference,
         teacher=teacher,
         batch_size=int(exp.cfg.trainer.batch_size),
         eval_batch_size=int(exp.cfg.trainer.eval_batch_size),

@@ -30,7 +30,7 @@ def _cfg(batch_size, epochs=1, lr=1.0):
 
 
 def _ctx(batch_size, seed=0):
-    return DefenseContext(
+    return DefenseContext.from_tensors(
         role="target",
         seed=seed,
         device=torch.device("cpu"),

@@ -22,7 +22,7 @@ def _fitted(budget, steps=200, seed=0):
     labels = torch.randint(0, 5, (300,), generator=gen)
     members = torch.randn(300, 5, generator=gen) + 6 * F.one_hot(labels, 5)
     reference = torch.randn(300, 5, generator=gen) + 2 * F.one_hot(labels, 5)
-    ctx = DefenseContext(
+    ctx = DefenseContext.from_tensors(
         role="target",
         seed=seed,
         device=torch.device("cpu"),

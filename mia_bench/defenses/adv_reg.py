@@ -99,7 +99,7 @@ class AdvReg(Defense):
             )
         self._model = [model]
         self._train = train_data
-        self._ref = (ctx.reference[0].to(ctx.device), ctx.reference[1].to(ctx.device))
+        self._ref = tuple(t.to(ctx.device) for t in ctx.reference)
         self._preprocess = ctx.preprocess
         self._gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 1)
         self._opt = torch.optim.Adam(self.inference.parameters(), lr=self.attack_lr)

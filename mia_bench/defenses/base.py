@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,8 +34,9 @@ class DefenseContext:
     """What a defense may need beyond its batch; built by the pipeline for each model.
 
     role: the model's role ("target", "shadow0", ...); seed: that model's seed.
-    train / reference: raw (x, y) of the model's training set and of the split's reference
-    fold (disjoint from every member and query set), on the CPU, before `preprocess`.
+    x, y: the whole dataset (raw, on the CPU, before `preprocess`; not copied), with
+    train_idx: the model's training set, and reference_idx: the split's reference fold
+    (disjoint from every member and query set); `train` and `reference` slice them on demand.
     teacher(defense_cfg): a model of the same architecture trained on the same training set
     with `defense_cfg` (a defense config mapping), from the model cache when it exists; eval
     mode, on `device`. Calling it leaves the global RNG as it was.
@@ -45,11 +47,38 @@ class DefenseContext:
     seed: int
     device: torch.device
     preprocess: Callable[..., torch.Tensor]
-    train: tuple[torch.Tensor, torch.Tensor]
-    reference: tuple[torch.Tensor, torch.Tensor]
+    x: torch.Tensor
+    y: torch.Tensor
+    train_idx: np.ndarray
+    reference_idx: np.ndarray
     teacher: Callable[[Mapping[str, Any]], nn.Module]
     batch_size: int = 64
     eval_batch_size: int = 4096
+
+    @property
+    def train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[self.train_idx], self.y[self.train_idx]
+
+    @property
+    def reference(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[self.reference_idx], self.y[self.reference_idx]
+
+    @classmethod
+    def from_tensors(
+        cls,
+        train: tuple[torch.Tensor, torch.Tensor],
+        reference: tuple[torch.Tensor, torch.Tensor],
+        **kwargs: Any,
+    ) -> DefenseContext:
+        """A context over given training and reference tensors (tests, notebooks)."""
+        n = len(train[1])
+        return cls(
+            x=torch.cat([train[0], reference[0]]),
+            y=torch.cat([train[1], reference[1]]),
+            train_idx=np.arange(n),
+            reference_idx=np.arange(n, n + len(reference[1])),
+            **kwargs,
+        )
 
 
 @dataclass
