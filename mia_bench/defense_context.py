@@ -99,6 +99,14 @@ def check_defense(
     return kept, skipped
 
 
+def training_config(defense: Defense, defense_cfg: Any) -> dict[str, Any]:
+    """The defense config as far as it determines the trained model (its part of the cache
+    key): parameters that only act at query time (`Defense.query_time_params`, MemGuard's
+    budget) are left out, so a sweep over them trains the model once."""
+    cfg = OmegaConf.to_container(OmegaConf.create(defense_cfg), resolve=True)
+    return {k: v for k, v in cfg.items() if k not in defense.query_time_params}
+
+
 def auxiliary_models(exp: Experiment) -> list[TrainedModel]:
     """Teachers trained or loaded during this run, in the order they were first needed."""
     return list(exp.teachers.values())

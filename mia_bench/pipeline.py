@@ -39,7 +39,12 @@ from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_s
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
-from mia_bench.defense_context import auxiliary_models, build_context, check_defense
+from mia_bench.defense_context import (
+    auxiliary_models,
+    build_context,
+    check_defense,
+    training_config,
+)
 from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
@@ -149,7 +154,7 @@ class Experiment:
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
             "trainer": _container(cfg.trainer),
-            "defense": _container(defense_cfg),
+            "defense": training_config(defense, defense_cfg),
             "seed": seed,
             "role": role,
         }

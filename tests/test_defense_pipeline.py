@@ -196,3 +196,14 @@ def test_dp_sgd_on_cnn_states_groupnorm_in_results(cfg_factory, tmp_path):
     assert any("GroupNorm" in r for r in res["defense"]["replaced_modules"])
     assert math.isfinite(res["defense"]["epsilon"])
     assert np.isfinite(res["attacks"]["loss"]["auc"])
+
+
+def test_memguard_budget_sweep_trains_the_target_once(cfg_factory, tmp_path):
+    over = ["defense=memguard", *SMALL, "attack=[loss]", *FIT["memguard"]]
+    over = [o for o in over if not o.startswith("attack.nn")]
+    a = _run(cfg_factory([*over, "defense.budget=0"]), tmp_path / "a")
+    b = _run(cfg_factory([*over, "defense.budget=2.0"]), tmp_path / "b")
+    assert not a["models"]["target"]["cache_hit"] and b["models"]["target"]["cache_hit"]
+    # same trained model, same labels; a larger budget moves answers, so the loss AUC changes
+    assert a["target"]["test_acc"] == b["target"]["test_acc"]
+    assert a["attacks"]["loss"]["auc"] != b["attacks"]["loss"]["auc"]

@@ -116,6 +116,9 @@ class Defense(nn.Module):
     uses_reference: bool = False
     # Signals this defense cannot give, e.g. gradients for a test-time output defense.
     blocks_signals: frozenset[str] = frozenset()
+    # Config keys that act only at query time (in `after_training` / `postprocess`): left out
+    # of the model's cache key, so a sweep over them reuses one trained model.
+    query_time_params: frozenset[str] = frozenset()
     # Epoch counts (1 = after the first epoch) at which the trainer keeps a copy of the
     # weights; each becomes one evaluated point (early stopping).
     snapshot_epochs: tuple[int, ...] = ()

@@ -163,6 +163,20 @@ class MemGuard(Defense):
     name = "memguard"
     uses_reference = True
     blocks_signals = frozenset({"grad_x", "grad_w"})
+    # Training is plain CE: every parameter acts after training, so the whole budget sweep
+    # shares one trained target (and shadow) through the cache.
+    query_time_params = frozenset(
+        {
+            "budget",
+            "steps",
+            "lr",
+            "c2",
+            "c3",
+            "surrogate_hidden",
+            "surrogate_epochs",
+            "surrogate_lr",
+        }
+    )
 
     def __init__(
         self,
