@@ -114,7 +114,8 @@ class Defense(nn.Module):
     needs_inputs: bool = False
     # Set when the defense reads the reference fold (the model's cache key then includes it).
     uses_reference: bool = False
-    # Signals this defense cannot give, e.g. gradients for a test-time output defense.
+    # Signals this defense cannot give, e.g. gradients for a test-time output defense;
+    # attacks that need them are reported as not applicable.
     blocks_signals: frozenset[str] = frozenset()
     # Config keys that act only at query time (in `after_training` / `postprocess`): left out
     # of the model's cache key, so a sweep over them reuses one trained model.
@@ -137,7 +138,8 @@ class Defense(nn.Module):
         epoch: int,
         features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The scalar training objective for one batch; `epoch` counts from 0."""
+        """The scalar training objective for one batch; `epoch` counts from 0. A defense with
+        `needs_inputs` also receives `inputs=` (the batch as the model saw it)."""
         raise NotImplementedError
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
