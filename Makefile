@@ -47,6 +47,10 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix mia_bench tests
 	$(BIN)/ruff format mia_bench tests
 
+.PHONY: bench-train
+bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/
+	$(BIN)/python -m mia_bench.bench --record experiments/bench $(ARGS)
+
 .PHONY: clean
 clean: ## Remove run folders and caches (keeps .venv and the model cache)
 	rm -rf outputs .pytest_cache .ruff_cache

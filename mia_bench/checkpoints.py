@@ -69,9 +69,9 @@ def evaluate_checkpoints(
                 }
                 continue
             for tm in models:
-                if tm.snapshots:
+                if tm.defense.snapshot_epochs:
                     if epoch not in tm.snapshots:
-                        raise KeyError(f"{tm.role} has no snapshot at epoch {epoch}")
+                        raise RuntimeError(f"{tm.role} kept no weights after epoch {epoch}")
                     tm.model.load_state_dict(tm.snapshots[epoch])
                     tm.model.eval()
             target_sig = exp.signals(target)

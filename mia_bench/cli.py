@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mia_bench.config import validate
+from mia_bench.devices import pick_job_device
 from mia_bench.errors import ConfigError, DivergenceError
 from mia_bench.io import atomic_write_json
 
@@ -27,6 +28,7 @@ def main(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     if multirun:
         cfg.progress = False  # one bar per job would interleave into noise
+        cfg.device = pick_job_device(cfg.device, hc.job.num)
     out = hc.runtime.output_dir
     try:
         validate(cfg)

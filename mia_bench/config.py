@@ -40,6 +40,13 @@ def _choice(cfg: DictConfig, key: str, options: Sequence[str]) -> str:
     return v
 
 
+def _bool(cfg: DictConfig, key: str) -> bool:
+    v = cfg_get(cfg, key)
+    if not isinstance(v, bool):
+        raise ConfigError(key, f"must be true or false, got {v!r}")
+    return v
+
+
 def cfg_get(cfg: DictConfig, dotted: str):
     node = cfg
     for part in dotted.split("."):
@@ -74,6 +81,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
         )
+    _validate_speed(cfg)
     _choice(cfg, "shadow.defense", ["same", "none"])
     _int(cfg, "shadow.count", 1)
     if not cfg.get("attack"):
@@ -81,3 +89,15 @@ def validate(cfg: DictConfig) -> None:
     max_samples = cfg.split.get("max_samples")
     if max_samples is not None:
         _int(cfg, "split.max_samples", 10)
+
+
+def _validate_speed(cfg: DictConfig) -> None:
+    """The trainer's speed keys; optional, so trainer configs written before them still load."""
+    trainer = cfg_get(cfg, "trainer")
+    if "amp" in trainer:
+        _choice(cfg, "trainer.amp", ["bf16", "none"])
+    for key in ("channels_last", "cudnn_benchmark", "compile"):
+        if key in trainer:
+            _bool(cfg, f"trainer.{key}")
+    if "stack" in trainer:
+        _int(cfg, "trainer.stack", 1)

@@ -31,9 +31,10 @@ def teacher_role(role: str) -> str:
 
 
 def build_context(
-    exp: Experiment, role: str, seed: int, train_idx: np.ndarray, test_idx: np.ndarray
+    exp: Experiment, role: str, seed: int, train_idx: np.ndarray, test_idx: np.ndarray | None
 ) -> DefenseContext:
-    """Everything a defense of model `role` may read (see `DefenseContext`)."""
+    """Everything a defense of model `role` may read (see `DefenseContext`); `test_idx` (the
+    model's non-members) is what its teachers are evaluated on."""
     data = exp.data
 
     def teacher(defense_cfg: Mapping[str, Any]) -> nn.Module:
@@ -42,6 +43,8 @@ def build_context(
             json.dumps(OmegaConf.to_container(OmegaConf.create(dict(defense_cfg))), sort_keys=True),
         )
         tm = exp.teachers.get(key)
+        if tm is None and test_idx is None:
+            raise RuntimeError(f"{role}: a teacher needs the model's test indices")
         if tm is None:
             # The student's own training has already drawn from the global RNG (model init);
             # training or loading the teacher must not change what it draws next, or a cache
@@ -97,6 +100,15 @@ def check_defense(
         else:
             kept.append(a)
     return kept, skipped
+
+
+def trains_alone(defense: Defense) -> bool:
+    """Whether models of this defense must be trained one by one by `Experiment.train`, not in a
+    stacked group: snapshots, teachers, Opacus, `after_training` and batch inputs all live
+    in that path."""
+    hooks = ("attach", "setup", "end_training", "after_training")
+    overridden = any(getattr(type(defense), h) is not getattr(Defense, h) for h in hooks)
+    return overridden or bool(defense.snapshot_epochs) or defense.needs_inputs
 
 
 def training_config(defense: Defense, defense_cfg: Any) -> dict[str, Any]:

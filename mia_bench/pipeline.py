@@ -44,6 +44,7 @@ from mia_bench.defense_context import (
     build_context,
     check_defense,
     training_config,
+    trains_alone,
 )
 from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
@@ -131,6 +132,7 @@ class Experiment:
         probe = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
         self.defense_cfg = cfg.defense
         self.shadow_defense_cfg = cfg.defense if cfg.shadow.defense == "same" else NO_DEFENSE
+        self.feature_dim = probe.feature_dim
         for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
             build(dcfg, self.data.num_classes, probe.feature_dim)
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
@@ -138,28 +140,41 @@ class Experiment:
         self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
 
     # -- training ---------------------------------------------------------------------------
-    def train(
-        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
-    ) -> TrainedModel:
+    def _build(
+        self,
+        role: str,
+        defense_cfg: DictConfig,
+        train_idx: np.ndarray,
+        test_idx: np.ndarray | None = None,
+    ) -> tuple[int, Classifier, Defense, dict]:
+        """(seed, fresh model, fresh defense with its DefenseContext, cache spec) of one role."""
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
         model = build_model(cfg.model, data.input_shape, data.num_classes)
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
-        ctx = build_context(self, role, seed, train_idx, test_idx)
-        defense.attach(ctx)
+        defense.attach(build_context(self, role, seed, train_idx, test_idx))
+        trainer = _container(cfg.trainer)
+        trainer.pop("stack", None)  # stacked or alone, a model is cached under one key
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
-            "trainer": _container(cfg.trainer),
+            "trainer": trainer,
             "defense": training_config(defense, defense_cfg),
             "seed": seed,
             "role": role,
         }
         if defense.uses_reference:
             spec["reference_indices"] = indices_digest(self.split.reference)
+        return seed, model, defense, spec
+
+    def train(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
+    ) -> TrainedModel:
+        cfg, data = self.cfg, self.data
+        seed, model, defense, spec = self._build(role, defense_cfg, train_idx, test_idx)
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -187,7 +202,7 @@ class Experiment:
             defense.load_state_dict(state["defense"])
         model.to(self.device).eval()
         defense.to(self.device).eval()
-        defense.after_training(model, ctx)
+        defense.after_training(model, defense.ctx)
         snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
             role,
@@ -200,6 +215,21 @@ class Experiment:
             meta.get("epoch_loss", []),
             snapshots,
         )
+
+    def train_many(
+        self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig
+    ) -> list[TrainedModel]:
+        """Models (role, train_idx, test_idx) with one defense config; with `trainer.stack` > 1
+        they are trained in groups of that size side by side (mia_bench.stacked)."""
+        stack = int(self.cfg.trainer.get("stack", 1))
+        if stack <= 1 or trains_alone(build(defense_cfg, self.data.num_classes, self.feature_dim)):
+            return [self.train(role, defense_cfg, tr, te) for role, tr, te in jobs]
+        from mia_bench.stacked import train_group
+
+        out: list[TrainedModel] = []
+        for g in range(0, len(jobs), stack):
+            out += train_group(self, jobs[g : g + stack], defense_cfg)
+        return out
 
     def signals(self, tm: TrainedModel) -> Signals:
         """Signals of a model on its own members (train set) and non-members (test set)."""
@@ -234,10 +264,9 @@ class Experiment:
         split.save(self.out / "split.npz")
         with self.stages("train_target"):
             target = self.train("target", self.defense_cfg, split.target_train, split.target_test)
-        shadows = []
         with self.stages("train_shadows"):
-            for i, (tr, te) in enumerate(split.shadows):
-                shadows.append(self.train(f"shadow{i}", self.shadow_defense_cfg, tr, te))
+            jobs = [(f"shadow{i}", tr, te) for i, (tr, te) in enumerate(split.shadows)]
+            shadows = self.train_many(jobs, self.shadow_defense_cfg)
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]

@@ -207,3 +207,17 @@ def test_memguard_budget_sweep_trains_the_target_once(cfg_factory, tmp_path):
     # same trained model, same labels; a larger budget moves answers, so the loss AUC changes
     assert a["target"]["test_acc"] == b["target"]["test_acc"]
     assert a["attacks"]["loss"]["auc"] != b["attacks"]["loss"]["auc"]
+
+
+@pytest.mark.parametrize("name", ["early_stopping", "dmp", "label_smoothing"])
+def test_stacked_shadows_keep_the_defense_hooks(cfg_factory, tmp_path, name):
+    """With `trainer.stack`, defenses that need the per-model hooks (snapshots, teachers) are
+    trained one by one; the others go through the stacked group; all give results."""
+    over = [f"defense={name}", *SMALL, "attack=[loss]", "shadow.count=2", "trainer.stack=2"]
+    over = [o for o in over if not o.startswith("attack.nn")] + FIT.get(name, [])
+    res = _run(cfg_factory(over), tmp_path / "r")
+    assert {"shadow0", "shadow1"} <= set(res["models"])
+    if name == "early_stopping":
+        assert list(res["checkpoints"]) == ["1", "2"]
+    if name == "dmp":
+        assert {"shadow0.teacher", "shadow1.teacher"} <= set(res["models"])
