@@ -141,7 +141,7 @@ def test_adv_reg_attack_steps_learn_membership():
         def forward(self, x):  # x = +1 -> logits [6, 0, 0]; x = -1 -> [0, 0, 0]
             return torch.cat([3 * (x + 1), torch.zeros(len(x), 2)], dim=1)
 
-    d = AdvReg(3, 8, lam=1.0, k=50, attack_lr=1e-2)
+    d = AdvReg(3, 8, lam=1.0, k=50, attack_lr=1e-2, hidden=[32, 16])
     d._model, d._train, d._ref = [Model()], (x_mem, y), (x_ref, y)
     d._preprocess = lambda x, **kw: x
     d._gen = torch.Generator().manual_seed(0)

@@ -32,8 +32,19 @@ SMALL = [
 # Per-defense settings that only make the run fit the two epochs / the time of a unit test.
 FIT = {
     "early_stopping": ["defense.epochs=[1,2]"],
-    "memguard": ["defense.steps=30", "defense.surrogate_epochs=10"],
+    "memguard": ["defense.steps=20", "defense.surrogate_epochs=10"],
+    "adv_reg": ["defense.hidden=[32,16]"],
 }
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models and tensors are tiny: one intra-op thread is fastest, and on a shared
+    2-core machine it is several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _run(cfg, out):

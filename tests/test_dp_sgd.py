@@ -136,6 +136,7 @@ def test_noisy_training_is_repeatable_and_the_seed_matters():
         m = _train(
             d, nn.Sequential(nn.Linear(4, 3)), x, y, _cfg(batch_size=16, epochs=2, lr=0.1), seed
         )
+        assert not any(mod._forward_hooks or mod._backward_hooks for mod in m.modules())
         return torch.cat([p.detach().flatten() for p in m.parameters()]), d
 
     a, da = run(0)
@@ -144,4 +145,5 @@ def test_noisy_training_is_repeatable_and_the_seed_matters():
     assert torch.equal(a, b) and not torch.equal(a, c)
     # Poisson sampling: 4 expected steps per epoch (q = 1/4), all taken (no empty batch)
     assert da.describe()["sample_rate"] == 0.25 and da.describe()["steps"] == 8
-    assert da._gsm is None  # Opacus hooks removed after training
+    assert da._gsm == []  # Opacus hooks removed after training
+    assert not any(k.startswith("_gsm") for k in da.state_dict())

@@ -10,6 +10,16 @@ from mia_bench.defenses.base import DefenseContext
 from mia_bench.defenses.memguard import MemGuard, phase_two, row_uniforms
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models and tensors are tiny: one intra-op thread is fastest, and on a shared
+    2-core machine it is several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class Lookup(nn.Module):
     """A 'model' whose input is its logits: members are made confident, reference samples not."""
 

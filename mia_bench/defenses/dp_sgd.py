@@ -94,7 +94,9 @@ class DPSGD(Defense):
         # Saved with the model, so a cached model reports its epsilon.
         self.register_buffer("steps", torch.zeros((), dtype=torch.float64))
         self.register_buffer("sample_rate", torch.zeros((), dtype=torch.float64))
-        self._gsm = None
+        # Opacus's wrapper while training; in a list so that it is not a registered submodule
+        # (the model is saved on its own).
+        self._gsm: list[nn.Module] = []
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         model, self.replaced_modules = make_private_compatible(model)
@@ -121,7 +123,8 @@ class DPSGD(Defense):
         q = 1.0 / steps_per_epoch  # Opacus's DPDataLoader convention
         self.sample_rate.fill_(q)
         self.steps.zero_()
-        self._gsm = GradSampleModule(model, loss_reduction="mean")
+        gsm = GradSampleModule(model, loss_reduction="mean")
+        self._gsm = [gsm]
         device = next(model.parameters()).device
         noise_gen = torch.Generator(device=device).manual_seed(ctx.seed)
         dp_opt = DPOptimizer(
@@ -134,12 +137,12 @@ class DPSGD(Defense):
         )
         dp_opt.attach_step_hook(lambda _opt: self.steps.add_(1))
         batches = poisson_batches(q, steps_per_epoch) if self.poisson_sampling else None
-        return TrainingParts(model=self._gsm, optimizer=dp_opt, batches=batches)
+        return TrainingParts(model=gsm, optimizer=dp_opt, batches=batches)
 
     def end_training(self) -> None:
-        if self._gsm is not None:
-            self._gsm._close()  # removes Opacus's hooks and per-sample attributes
-            self._gsm = None
+        for gsm in self._gsm:
+            gsm._close()  # removes Opacus's hooks and per-sample attributes
+        self._gsm = []
 
     def loss(
         self,
