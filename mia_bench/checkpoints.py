@@ -76,7 +76,7 @@ def evaluate_checkpoints(
                     tm.model.eval()
             target_sig = exp.signals(target)
             shadow_sigs = [exp.signals(s) for s in shadows]
-            attacks, _ = exp.attack_all(target_sig, shadow_sigs)
+            attacks, _, _ = exp.attack_all(target_sig, shadow_sigs)
             out[str(epoch)] = {
                 "epoch": epoch,
                 "target": target_summary(target_sig),

@@ -9,7 +9,13 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
+        self.message = message
         super().__init__(f"{key}: {message}")
+
+    def __reduce__(self):
+        # Launcher workers (joblib's loky processes) send exceptions back pickled; the default
+        # reduction would call ConfigError(str) and break the whole process pool.
+        return type(self), (self.key, self.message)
 
 
 class DivergenceError(RuntimeError):

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
-from mia_bench.cache import ModelCache, indices_digest
+from mia_bench.cache import ModelCache, attack_outputs, indices_digest
 from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_summary
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
@@ -106,6 +106,9 @@ class Experiment:
         self.stages = Stages()
         self.device = resolve_device(cfg.device)
         self.cache = ModelCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
+        self.attack_cache = ModelCache(
+            cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)), kind="attacks"
+        )
         self.progress = bool(cfg.get("progress", True))
         # (role, defense config) -> teacher model, filled by `DefenseContext.teacher`
         self.teachers: dict[tuple[str, str], TrainedModel] = {}
@@ -272,7 +275,7 @@ class Experiment:
             shadow_sigs = [self.signals(s) for s in shadows]
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
         with self.stages("attacks"):
-            attacks, attack_scores = self.attack_all(target_sig, shadow_sigs)
+            attacks, attack_scores, attack_hits = self.attack_all(target_sig, shadow_sigs)
         scores.update(attack_scores)
 
         models = {
@@ -296,6 +299,7 @@ class Experiment:
             },
             "attacks": attacks,
             "models": models,
+            "attack_cache_hits": attack_hits,
             "timing": {},
             "env": environment(self.device),
         }
@@ -312,20 +316,30 @@ class Experiment:
         atomic_write_json(self.out / "results.json", results)
         return results
 
-    def attack_all(self, target_sig: Signals, shadow_sigs: list[Signals]) -> tuple[dict, dict]:
-        """Fit every attack on the shadows, score the target: (metrics, scores) by result name;
-        attacks the defense makes inapplicable get null metrics and the reason."""
+    def attack_all(
+        self, target_sig: Signals, shadow_sigs: list[Signals]
+    ) -> tuple[dict, dict, dict]:
+        """Fit every attack on the shadows and score the target (through the attack cache):
+        (metrics, scores, cache hits) by result name; attacks the defense makes inapplicable
+        get null metrics and the reason."""
         attacks: dict[str, dict] = {}
         scores: dict[str, np.ndarray] = {}
+        hits: dict[str, bool] = {}
         for attack in self.attacks:
-            attack.fit(shadow_sigs)
-            sc, pred = attack.score(target_sig), attack.predict(target_sig)
+            sc, pred, hits[attack.name] = attack_outputs(
+                self.attack_cache,
+                attack,
+                _container(self.cfg.attack[attack.name]),
+                int(self.cfg.seed),
+                shadow_sigs,
+                target_sig,
+            )
             for name, s in sc.items():
                 scores[name] = np.asarray(s, dtype=np.float64)
                 attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
         for name, reason in self.not_applicable.items():
             attacks[name] = not_applicable(reason)
-        return attacks, scores
+        return attacks, scores, hits
 
 
 def environment(device: torch.device) -> dict[str, str]:
