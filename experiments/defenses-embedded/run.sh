@@ -24,9 +24,10 @@ sweep dp_sgd defense.noise_multiplier=0.1,0.5,1.0,2.0
 sweep adv_reg defense.lam=0.8,1.2,1.8
 sweep memguard defense.budget=0,0.1,0.3,1.0,2.0
 sweep dmp defense.select_fraction=0.1,0.5,1.0
-# The defenses of the three papers, once their configs exist:
-for name in relaxloss ccl crl; do
-  if [ -f "conf/defense/$name.yaml" ]; then sweep "$name"; fi
-done
+# The defenses of the three papers (their configs: conf/defense/relaxloss.yaml, ccl.yaml,
+# crl.yaml; CCL at beta 1, which its config recommends for this trainer, beta 0.05 underfits).
+sweep relaxloss defense.alpha=0.25,0.5,1.0,1.5,2.0
+sweep ccl defense.beta=1.0 defense.alpha=0.2,0.5,0.8
+sweep crl defense.alpha_rce=0.5,1.0
 
 "$PY" experiments/defenses-embedded/table.py "$OUT" > experiments/defenses-embedded/results.md

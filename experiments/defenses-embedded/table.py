@@ -27,6 +27,9 @@ SKIP = {
     "replaced_modules",
     "delta",
     "epochs",
+    "lr_centers",
+    "stop_gradient",
+    "upper_rcl",
 }
 
 
@@ -74,6 +77,9 @@ def rows(root: Path) -> list[dict]:
         "adv_reg",
         "memguard",
         "dmp",
+        "relaxloss",
+        "ccl",
+        "crl",
     ]
     return sorted(
         found,
