@@ -50,6 +50,7 @@ from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
+from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
 from mia_bench.training import predict_logits, train_model
@@ -159,7 +160,9 @@ class Experiment:
         model = defense.wrap_model(model)
         defense.attach(build_context(self, role, seed, train_idx, test_idx))
         trainer = _container(cfg.trainer)
-        trainer.pop("stack", None)  # stacked or alone, a model is cached under one key
+        # Stacked or alone, checkpointed or not, a model is cached under one key.
+        trainer.pop("stack", None)
+        trainer.pop("checkpoint_every", None)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
@@ -178,6 +181,12 @@ class Experiment:
     ) -> TrainedModel:
         cfg, data = self.cfg, self.data
         seed, model, defense, spec = self._build(role, defense_cfg, train_idx, test_idx)
+        ckpt_path = self.cache.checkpoint_path(spec)
+        checkpointer = (
+            Checkpointer(ckpt_path, int(cfg.trainer.get("checkpoint_every", 0)))
+            if ckpt_path is not None
+            else None
+        )
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -192,6 +201,7 @@ class Experiment:
                 desc=role,
                 progress=self.progress,
                 snapshot_epochs=defense.snapshot_epochs,
+                checkpointer=checkpointer,
             )
             state = {"model": model.state_dict(), "defense": defense.state_dict()}
             if log.snapshots:
@@ -200,6 +210,8 @@ class Experiment:
 
         t0 = time.perf_counter()
         state, meta, hit = self.cache.get_or_make(spec, make)
+        if checkpointer is not None:
+            checkpointer.clear()  # the finished model is stored; its checkpoint is spent
         if hit:
             model.load_state_dict(state["model"])
             defense.load_state_dict(state["defense"])

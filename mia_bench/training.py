@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import BatchSampler, Defense, TrainingParts
 from mia_bench.errors import DivergenceError
+from mia_bench.resume import Checkpointer
 
 
 @dataclass
@@ -135,6 +136,7 @@ def train_model(
     desc: str = "train",
     progress: bool = True,
     snapshot_epochs: Sequence[int] = (),
+    checkpointer: Checkpointer | None = None,
 ) -> TrainLog:
     """Train `model` in place on (x, y) for `cfg.epochs` epochs with the defense's objective.
 
@@ -147,6 +149,9 @@ def train_model(
     stops after the largest of them, since nothing later would be evaluated; the learning-rate
     schedule is the one of a full run, so each snapshot is the checkpoint a run of
     `cfg.epochs` epochs passes through.
+
+    `checkpointer`: resume from its file if there is one, and write one every
+    `checkpointer.every` epochs (mia_bench.resume), unless the defense is not `resumable`.
     """
     import time
 
@@ -171,9 +176,22 @@ def train_model(
     snaps = {int(e) for e in snapshot_epochs}
     epochs = max(snaps) if snaps else int(cfg.epochs)
     log = TrainLog()
+    resume = checkpointer if checkpointer is not None and checkpointer.active() else None
+    if resume is not None and not defense.resumable:
+        resume = None
+    state_parts = {
+        "model": model,
+        "defense": defense,
+        "optimizers": [step_opt, *extra],
+        "scheduler": sched,
+        "generators": [gen, aug_gen],
+    }
+    start = 0
+    if resume is not None:
+        start, log.epoch_loss, log.snapshots = resume.restore(**state_parts)
     forward = fast.forward(net.forward_with_features if defense.needs_features else net)
     bar = tqdm(
-        range(epochs),
+        range(start, epochs),
         desc=desc,
         disable=not (progress and sys.stderr.isatty()),
         leave=False,
@@ -211,6 +229,10 @@ def train_model(
         log.epoch_loss.append(mean_loss)
         if epoch + 1 in snaps:
             log.snapshots[epoch + 1] = _state_copy(model)
+        if resume is not None and (epoch + 1) % resume.every == 0 and epoch + 1 < epochs:
+            resume.save(
+                epoch + 1, epoch_loss=log.epoch_loss, snapshots=log.snapshots, **state_parts
+            )
         bar.set_postfix(loss=f"{mean_loss:.4f}")
     bar.close()
     defense.end_training()

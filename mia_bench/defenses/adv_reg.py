@@ -61,6 +61,7 @@ class InferenceModel(nn.Module):
 
 
 class AdvReg(Defense):
+    resumable = False  # the inference model's Adam state is not in state_dict()
     name = "adv_reg"
     uses_reference = True
 

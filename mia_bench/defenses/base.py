@@ -112,6 +112,9 @@ class Defense(nn.Module):
     # Set when `loss` reads the batch's model input: the trainer then passes `inputs=` (the
     # preprocessed, augmented batch) to `loss` (distillation: the teacher sees the same input).
     needs_inputs: bool = False
+    # False when training state lives outside `state_dict()` and the defense's optimisers, so a
+    # per-epoch checkpoint could not resume it exactly (mia_bench.resume).
+    resumable: bool = True
     # Set when the defense reads the reference fold (the model's cache key then includes it).
     uses_reference: bool = False
     # Signals this defense cannot give, e.g. gradients for a test-time output defense;

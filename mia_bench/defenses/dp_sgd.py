@@ -68,6 +68,7 @@ def make_private_compatible(model: nn.Module) -> tuple[nn.Module, list[str]]:
 
 
 class DPSGD(Defense):
+    resumable = False  # the privacy accountant and Opacus optimiser state are not in state_dict()
     name = "dp_sgd"
 
     def __init__(
