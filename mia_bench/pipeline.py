@@ -47,6 +47,7 @@ from mia_bench.defense_context import (
     trains_alone,
 )
 from mia_bench.defenses import NO_DEFENSE, Defense, build
+from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
@@ -119,6 +120,7 @@ class Experiment:
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
         cfg = self.cfg
+        check_writable(self.out)
         with self.stages("data"):
             self.data: TensorData = load_dataset(cfg.dataset, cfg.paths.data_dir)
         aug = cfg.dataset.get("augment") or {}
@@ -374,6 +376,21 @@ def environment(device: torch.device) -> dict[str, str]:
         "device_name": name,
         "threads": str(torch.get_num_threads()),
     }
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, before any training, an output folder that cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            "hydra.run.dir",
+            f"cannot write to the output folder {folder} ({err.strerror}); choose another with "
+            "hydra.run.dir=... (or hydra.sweep.dir=... for -m)",
+        ) from err
 
 
 def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:
