@@ -52,6 +52,11 @@ def make_private_compatible(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """(model Opacus can compute per-sample gradients of, what was replaced)."""
     from opacus.validators import ModuleValidator
 
+    # Opacus's backward hooks hand each layer's output to the next as a view; an in-place
+    # activation on it (every paper image model's ReLU(inplace=True)) is refused by autograd.
+    for m in model.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
     if not ModuleValidator.validate(model, strict=False):
         return model, []
     before = {name: type(m).__name__ for name, m in model.named_modules()}
