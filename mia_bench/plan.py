@@ -141,15 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mia_bench.plan", description=__doc__)
     p.add_argument("targets", nargs="*", default=list(TARGETS), metavar="TARGET")
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument(
+        "--tflops",
+        default="3,50",
+        help="sustained training rates (TFLOP/s, comma-separated) to turn volume into hours; "
+        "an assumption, not a measurement (default 3,50)",
+    )
     args = p.parse_args(argv)
-    print("| target | jobs | models trained | training samples x epochs | training PFLOP |")
-    print("|---|---|---|---|---|")
+    rates = [float(r) for r in args.tflops.split(",")]
+    head = ["target", "jobs", "models trained", "training samples x epochs", "training PFLOP"]
+    head += [f"hours at {r:g} TFLOP/s" for r in rates]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
     for name in args.targets:
         v = volume(name, args.seeds)
-        print(
-            f"| {name} | {v.jobs} | {len(v.models)} | {v.sample_epochs / 1e6:.1f} M | "
-            f"{v.flops / 1e15:.0f} |"
-        )
+        cells = [name, str(v.jobs), str(len(v.models)), f"{v.sample_epochs / 1e6:.1f} M"]
+        cells += [f"{v.flops / 1e15:.3g}", *[f"{v.flops / (r * 1e12) / 3600:.2g}" for r in rates]]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 

@@ -1,0 +1,53 @@
+"""mia_bench.plan: the training volume of a target, counted the way the model cache trains."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CONF
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mia_bench import plan
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_forward_flops_of_the_default_mlp_by_hand():
+    # 40-256-128-10: 2 FLOPs per multiply-add, 40*256 + 256*128 + 128*10 = 44,288 of them.
+    mlp = json.dumps(OmegaConf.to_container(_cfg().model))
+    assert plan.forward_flops(mlp, (40,), 10) == 2 * (40 * 256 + 256 * 128 + 128 * 10)
+
+
+def test_non_adaptive_rows_share_the_undefended_shadow():
+    vol = plan.Volume()
+    exp = "+experiment=relaxloss_purchase100_mlp"
+    plan.add_job(vol, _cfg(exp, "defense=none"))
+    # Purchase100: 40% of 197,324 = 78,929 samples halved: 39,464 shadow, 39,465 target
+    # (RelaxLoss Table 3), 120 epochs each.
+    assert len(vol.models) == 2 and vol.sample_epochs == (39464 + 39465) * 120
+    plan.add_job(vol, _cfg(exp, "defense=relaxloss"))
+    assert vol.jobs == 2 and len(vol.models) == 3  # one new target, the same shadow
+    plan.add_job(vol, _cfg(exp, "defense=relaxloss", "shadow.defense=same"))
+    assert len(vol.models) == 4  # the adaptive attacker's shadow is a model of its own
+    per_sample = 3 * plan.forward_flops(
+        json.dumps(OmegaConf.to_container(_cfg(exp).model, resolve=True), sort_keys=True),
+        (600,),
+        100,
+    )
+    assert vol.flops == pytest.approx(per_sample * vol.sample_epochs)
+
+
+def test_early_stopping_trains_to_its_last_checkpoint_and_distillation_adds_a_teacher():
+    vol = plan.Volume()
+    plan.add_job(vol, _cfg("defense=early_stopping", "defense.epochs=[5,10]", "shadow.count=1"))
+    # synthetic default: 2,000 target-train samples for 10 of 60 epochs; the same-defense
+    # shadow (2,000 samples) too.
+    assert vol.sample_epochs == 2000 * 10 + 2000 * 10
+    vol = plan.Volume()
+    plan.add_job(vol, _cfg("defense=distillation"))
+    assert len(vol.models) == 4  # target, shadow, and a teacher for each
