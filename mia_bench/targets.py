@@ -107,6 +107,8 @@ def _crl(dataset: str, models: list[str], table: str) -> Target:
     exps = ",".join(f"crl_{dataset}_{m}" for m in models)
     return Target(
         name=f"table-crl-{dataset}",
+        # Smoke scale: two shadows exercise the k-shadow path at 40% of the cost of five.
+        smoke=("shadow.count=2",),
         title=f"CRL (Fang & Kim, UAI 2024) Table 1{table}: {dataset}",
         kind="table",
         paper=f"experiments/table-crl-{dataset}/paper.csv",

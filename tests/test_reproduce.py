@@ -87,6 +87,9 @@ def test_smoke_command_reads_fake_files_with_one_epoch_in_its_own_folders(tmp_pa
     assert "defense.epochs=[1]" in cmd  # the checkpoints of the full run do not fit in 1 epoch
     assert not any("lira" in c for c in cmd)  # only attacks the sweep runs are shrunk
     assert p.out == tmp_path / "s p" / "figure-relaxloss-tradeoff"
+    crl = TARGETS["table-crl-svhn"]
+    cmd = reproduce.sweep_command(reproduce.plan(crl, args), crl.sweeps[0], args)
+    assert "shadow.count=2" in cmd  # five shadows in the paper, two at smoke scale
 
 
 def test_smoke_keeps_the_ends_of_a_defense_parameter_sweep_only():
