@@ -8,7 +8,10 @@ import numpy as np
 import torch
 
 from mia_bench.data.transforms import Preprocess
+from mia_bench.gradnorms import per_sample_grad_norms
 from mia_bench.training import predict_logits
+
+__all__ = ["Signals", "compute_signals", "per_sample_grad_norms"]
 
 
 @dataclass
