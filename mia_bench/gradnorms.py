@@ -210,9 +210,10 @@ def _closed_form(m: nn.Module, a: Tensor, g: Tensor) -> Iterator[tuple[Tensor, T
         gb = g.flatten(2).sum(2)
     else:  # batchnorm, eval mode: normalisation by the running statistics
         shape = (1, -1) + (1,) * (a.dim() - 2)
-        x_hat = (a - m.running_mean.view(shape)) / torch.sqrt(m.running_var.view(shape) + m.eps)
         dims = tuple(range(2, a.dim()))
-        gw = (g * x_hat).sum(dims) if dims else g * x_hat
+        centred = g * (a - m.running_mean.view(shape))
+        # divide the (B, C) sums rather than the whole activation map by the running std
+        gw = (centred.sum(dims) if dims else centred) / torch.sqrt(m.running_var + m.eps)
         gb = g.sum(dims) if dims else g
         w = (_vnorm(gw, 1), _vnorm(gw, 2))
     bias = (_vnorm(gb, 1), _vnorm(gb, 2))

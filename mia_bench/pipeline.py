@@ -4,8 +4,11 @@
 2. train the target on target-train and each shadow on its shadow-train set, with the target's
    defense (adaptive attacker, `shadow.defense=same`) or without (`none`); models come from the
    cache when an identical one was trained before;
-3. compute signals (logits, ...) of each shadow on its own members / non-members and of the
-   target on target-train (members) / target-test (non-members);
+3. compute signals (logits, and the gradient norms that a selected attack needs) of each
+   shadow on its own members / non-members and of the target on target-train (members) /
+   target-test (non-members);
+3b. if LiRA / RMIA are selected: train the reference models on random halves of the
+   population (mia_bench/reference_models.py) and add each audited model's population view;
 4. every attack fits on the shadow signals and scores the target's queries;
 5. metrics -> results.json, scores.npz, summary.md.
 """
@@ -35,6 +38,7 @@ from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
+from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
 from mia_bench.training import predict_logits, train_model
@@ -114,6 +118,9 @@ class Experiment:
         for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
             build(dcfg, self.data.num_classes, probe.feature_dim)
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
+        # signals are computed only when an attack reads them
+        self.needs: frozenset[str] = frozenset().union(*(a.needs for a in self.attacks))
+        self.num_reference = reference_model_count(self.attacks)
         blocked = build(self.defense_cfg, self.data.num_classes, probe.feature_dim).blocks_signals
         for a in self.attacks:
             if a.needs & blocked:
@@ -180,15 +187,40 @@ class Experiment:
             device=self.device,
             postprocess=tm.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
+            needs=self.needs,
         )
 
-    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
+    def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
+        """What the attacker sees: the model's logits on samples idx, after the defense's
+        test-time change."""
         logits = predict_logits(
             tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
-        logits = tm.defense.postprocess(logits.to(self.device)).cpu()
-        return float((logits.argmax(1) == self.data.y[idx]).float().mean())
+        with torch.no_grad():
+            logits = tm.defense.postprocess(logits.to(self.device)).float().cpu()
+        return logits.numpy()
+
+    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
+        pred = self.logits(tm, idx).argmax(1)
+        return float((pred == self.data.y[idx].numpy()).mean())
+
+    def reference_models(self, audited: list[tuple[TrainedModel, Signals]]) -> ReferenceModels | None:
+        """Train the reference models shared by LiRA / RMIA (if selected), give every audited
+        model's signals its view of their population, and hand their outputs to the attacks."""
+        if not self.num_reference:
+            return None
+        refs = ReferenceModels(self, self.num_reference)
+        with self.stages("train_reference"):
+            ref_sig = refs.train()
+        with self.stages("signals"):
+            for tm, sig in audited:
+                refs.attach(tm, sig)
+        for attack in self.attacks:
+            if "reference" in attack.needs:
+                attack.set_reference(ref_sig)
+        refs.save(self.out / "reference.npz")
+        return refs
 
     # -- the protocol ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -204,6 +236,7 @@ class Experiment:
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
+        refs = self.reference_models([(target, target_sig), *zip(shadows, shadow_sigs)])
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
         attacks: dict[str, dict] = {}
         with self.stages("attacks"):
@@ -222,7 +255,7 @@ class Experiment:
                 "test_acc": self.accuracy(tm, tm.test_idx),
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows]
+            for tm in [target, *shadows, *(refs.models if refs else [])]
         }
         train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
         results = {
@@ -241,6 +274,15 @@ class Experiment:
             "defense": target.defense.describe(),
             "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
                        "adaptive": cfg.shadow.defense == "same"},
+            "reference": (
+                {
+                    "num_models": self.num_reference,
+                    "population": len(refs.population),
+                    "defense": cfg.shadow.defense,
+                }
+                if refs
+                else None
+            ),
             "attacks": attacks,
             "models": models,
             "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
