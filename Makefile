@@ -8,6 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -46,6 +47,10 @@ lint: $(STAMP) ## ruff lint + format check
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix mia_bench tests
 	$(BIN)/ruff format mia_bench tests
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: per-sample gradient norms, loop vs ours (CPU, a few minutes)
+	$(BIN)/python -m mia_bench.bench_gradnorms $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove run folders and caches (keeps .venv and the model cache)
