@@ -52,6 +52,10 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 bench: $(STAMP) ## Benchmarks: per-sample gradient norms, loop vs ours (CPU, a few minutes)
 	$(BIN)/python -m mia_bench.bench_gradnorms $(BENCH_ARGS)
 
+.PHONY: bench-train
+bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/
+	$(BIN)/python -m mia_bench.bench --record experiments/bench $(ARGS)
+
 .PHONY: clean
 clean: ## Remove run folders and caches (keeps .venv and the model cache)
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,33 @@ class ModelCache:
             state, meta = make()
             self.store(key, state, {**meta, "spec": spec, "key": key})
         return state, meta, False
+
+    def get_or_make_many(
+        self,
+        specs: list[dict[str, Any]],
+        make_many: Callable[[list[int]], list[tuple[dict[str, Any], dict[str, Any]]]],
+    ) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+        """`get_or_make` for several models trained together: entries present are loaded; the
+        missing ones (their positions in `specs`) are made by one call of `make_many` and stored
+        each under its own key, as if made alone. The locks of all keys are held meanwhile,
+        taken in sorted order so that two jobs asking for overlapping groups cannot deadlock."""
+        if not self.enabled:
+            return [(state, meta, False) for state, meta in make_many(list(range(len(specs))))]
+        keys = [spec_key(s) for s in specs]
+        with ExitStack() as locks:
+            for key in sorted(set(keys)):
+                pt, _, lock = self._paths(key)
+                pt.parent.mkdir(parents=True, exist_ok=True)
+                locks.enter_context(FileLock(str(lock)))
+            found = [self.load(k) for k in keys]
+            missing = [i for i, hit in enumerate(found) if hit is None]
+            made = dict(zip(missing, make_many(missing))) if missing else {}
+            out = []
+            for i, (key, spec) in enumerate(zip(keys, specs)):
+                if i in made:
+                    state, meta = made[i]
+                    self.store(key, state, {**meta, "spec": spec, "key": key})
+                    out.append((state, meta, False))
+                else:
+                    out.append((found[i][0], found[i][1], True))
+        return out

@@ -20,7 +20,9 @@ def _int(cfg: DictConfig, key: str, lo: int | None = None) -> int:
     return int(v)
 
 
-def _real(cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False) -> float:
+def _real(
+    cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False
+) -> float:
     v = cfg_get(cfg, key)
     if isinstance(v, bool) or not isinstance(v, Real):
         raise ConfigError(key, f"must be a number, got {v!r}")
@@ -35,6 +37,13 @@ def _choice(cfg: DictConfig, key: str, options: Sequence[str]) -> str:
     v = cfg_get(cfg, key)
     if v not in options:
         raise ConfigError(key, f"choose one of {list(options)}, got {v!r}")
+    return v
+
+
+def _bool(cfg: DictConfig, key: str) -> bool:
+    v = cfg_get(cfg, key)
+    if not isinstance(v, bool):
+        raise ConfigError(key, f"must be true or false, got {v!r}")
     return v
 
 
@@ -57,7 +66,9 @@ def validate(cfg: DictConfig) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("device", f"{device} requested but CUDA is not available; use device=auto")
+            raise ConfigError(
+                "device", f"{device} requested but CUDA is not available; use device=auto"
+            )
     _int(cfg, "trainer.epochs", 1)
     _int(cfg, "trainer.batch_size", 1)
     _int(cfg, "trainer.eval_batch_size", 1)
@@ -67,7 +78,10 @@ def validate(cfg: DictConfig) -> None:
     _real(cfg, "trainer.gamma", 0.0, lo_open=True)
     milestones = cfg_get(cfg, "trainer.milestones")
     if not all(isinstance(m, Integral) and not isinstance(m, bool) and m > 0 for m in milestones):
-        raise ConfigError("trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}")
+        raise ConfigError(
+            "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
+        )
+    _validate_speed(cfg)
     _choice(cfg, "shadow.defense", ["same", "none"])
     _int(cfg, "shadow.count", 1)
     if not cfg.get("attack"):
@@ -75,3 +89,15 @@ def validate(cfg: DictConfig) -> None:
     max_samples = cfg.split.get("max_samples")
     if max_samples is not None:
         _int(cfg, "split.max_samples", 10)
+
+
+def _validate_speed(cfg: DictConfig) -> None:
+    """The trainer's speed keys; optional, so trainer configs written before them still load."""
+    trainer = cfg_get(cfg, "trainer")
+    if "amp" in trainer:
+        _choice(cfg, "trainer.amp", ["bf16", "none"])
+    for key in ("channels_last", "cudnn_benchmark", "compile"):
+        if key in trainer:
+            _bool(cfg, f"trainer.{key}")
+    if "stack" in trainer:
+        _int(cfg, "trainer.stack", 1)

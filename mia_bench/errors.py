@@ -11,3 +11,7 @@ class ConfigError(ValueError):
         self.key = key
         self.message = message
         super().__init__(f"{key}: {message}")
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or inf loss; the message names the model, defense and epoch."""

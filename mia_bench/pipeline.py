@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import platform
 import time
 from contextlib import contextmanager
@@ -130,22 +132,34 @@ class Experiment:
                 )
 
     # -- training ---------------------------------------------------------------------------
-    def train(self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray) -> TrainedModel:
+    def _build(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray
+    ) -> tuple[int, Classifier, Defense, dict]:
+        """(seed, fresh model, fresh defense, cache spec) of one model role."""
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
         model = build_model(cfg.model, data.input_shape, data.num_classes)
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
+        trainer = _container(cfg.trainer)
+        trainer.pop("stack", None)  # stacked or alone, a model is cached under one key
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
-            "trainer": _container(cfg.trainer),
+            "trainer": trainer,
             "defense": _container(defense_cfg),
             "seed": seed,
             "role": role,
         }
+        return seed, model, defense, spec
+
+    def train(
+        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
+    ) -> TrainedModel:
+        cfg, data = self.cfg, self.data
+        seed, model, defense, spec = self._build(role, defense_cfg, train_idx)
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -171,8 +185,30 @@ class Experiment:
         model.to(self.device).eval()
         defense.to(self.device).eval()
         return TrainedModel(
-            role, model, defense, train_idx, test_idx, hit, time.perf_counter() - t0, meta.get("epoch_loss", [])
+            role,
+            model,
+            defense,
+            train_idx,
+            test_idx,
+            hit,
+            time.perf_counter() - t0,
+            meta.get("epoch_loss", []),
         )
+
+    def train_many(
+        self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig
+    ) -> list[TrainedModel]:
+        """Models (role, train_idx, test_idx) with one defense config; with `trainer.stack` > 1
+        they are trained in groups of that size side by side (mia_bench.stacked)."""
+        stack = int(self.cfg.trainer.get("stack", 1))
+        if stack <= 1:
+            return [self.train(role, defense_cfg, tr, te) for role, tr, te in jobs]
+        from mia_bench.stacked import train_group
+
+        out: list[TrainedModel] = []
+        for g in range(0, len(jobs), stack):
+            out += train_group(self, jobs[g : g + stack], defense_cfg)
+        return out
 
     def signals(self, tm: TrainedModel) -> Signals:
         """Signals of a model on its own members (train set) and non-members (test set)."""
@@ -194,7 +230,10 @@ class Experiment:
         """What the attacker sees: the model's logits on samples idx, after the defense's
         test-time change."""
         logits = predict_logits(
-            tm.model, self.data.x[idx], preprocess=self.preprocess, device=self.device,
+            tm.model,
+            self.data.x[idx],
+            preprocess=self.preprocess,
+            device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
         with torch.no_grad():
@@ -229,10 +268,9 @@ class Experiment:
         split.save(self.out / "split.npz")
         with self.stages("train_target"):
             target = self.train("target", self.defense_cfg, split.target_train, split.target_test)
-        shadows = []
         with self.stages("train_shadows"):
-            for i, (tr, te) in enumerate(split.shadows):
-                shadows.append(self.train(f"shadow{i}", self.shadow_defense_cfg, tr, te))
+            jobs = [(f"shadow{i}", tr, te) for i, (tr, te) in enumerate(split.shadows)]
+            shadows = self.train_many(jobs, self.shadow_defense_cfg)
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
@@ -257,7 +295,10 @@ class Experiment:
             }
             for tm in [target, *shadows, *(refs.models if refs else [])]
         }
-        train_loss, test_loss = target_sig.loss[target_sig.member], target_sig.loss[~target_sig.member]
+        train_loss, test_loss = (
+            target_sig.loss[target_sig.member],
+            target_sig.loss[~target_sig.member],
+        )
         results = {
             "config": _container(cfg),
             "target": {
@@ -272,8 +313,11 @@ class Experiment:
                 "n_nonmembers": int((~target_sig.member).sum()),
             },
             "defense": target.defense.describe(),
-            "shadow": {"defense": cfg.shadow.defense, "count": len(shadows),
-                       "adaptive": cfg.shadow.defense == "same"},
+            "shadow": {
+                "defense": cfg.shadow.defense,
+                "count": len(shadows),
+                "adaptive": cfg.shadow.defense == "same",
+            },
             "reference": (
                 {
                     "num_models": self.num_reference,
@@ -301,7 +345,11 @@ def environment(device: torch.device) -> dict[str, str]:
     import hydra
     import sklearn
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu"
+    )
     return {
         "mia_bench": __version__,
         "python": platform.python_version(),
@@ -315,8 +363,31 @@ def environment(device: torch.device) -> dict[str, str]:
     }
 
 
+def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:
+    """The results of an earlier, complete run of exactly this config in this folder, if any.
+
+    results.json is written last and atomically, so its presence means the run finished; a
+    rerun of the same sweep (same `hydra.sweep.dir`) then skips the jobs that are done.
+    """
+    path = Path(output_dir) / "results.json"
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results if results.get("config") == _container(cfg) else None
+
+
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Validate-and-prepare, then run one experiment; returns the results dict."""
+    """Validate-and-prepare, then run one experiment; returns the results dict.
+
+    A folder that already holds the results of the same config is not run again.
+    """
+    done = completed_results(cfg, output_dir)
+    if done is not None:
+        logging.getLogger(__name__).info("%s already holds complete results; skipping", output_dir)
+        return done
     exp = Experiment(cfg, output_dir)
     exp.prepare()
     return exp.run()

@@ -48,13 +48,12 @@ class ReferenceModels:
         self.signals: ReferenceSignals | None = None
 
     def train(self) -> ReferenceSignals:
-        """Train (or load from the cache) every reference model and collect its outputs."""
+        """Train (or load from the cache) every reference model and collect its outputs.
+        With `trainer.stack` > 1 they are trained that many at a time, side by side."""
         exp, pop = self.exp, self.population
-        logits = []
-        for i, keep in enumerate(self.keep):
-            tm = exp.train(f"reference{i}", exp.shadow_defense_cfg, pop[keep], pop[~keep])
-            self.models.append(tm)
-            logits.append(exp.logits(tm, pop))
+        jobs = [(f"reference{i}", pop[keep], pop[~keep]) for i, keep in enumerate(self.keep)]
+        self.models = exp.train_many(jobs, exp.shadow_defense_cfg)
+        logits = [exp.logits(tm, pop) for tm in self.models]
         self.signals = ReferenceSignals.from_logits(logits, exp.data.y[pop].numpy(), self.keep)
         return self.signals
 

@@ -36,7 +36,9 @@ def compose_cfg(overrides: list[str] | None = None, tmp_path: Path | None = None
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("config", overrides=[*FAST[2:], *overrides], return_hydra_config=False)
     for key, value in {"trainer.epochs": 8, "trainer.milestones": [6], **SMALL}.items():
-        if OmegaConf.select(cfg, key) is not None and not any(o.startswith(key + "=") for o in overrides):
+        if OmegaConf.select(cfg, key) is not None and not any(
+            o.startswith(key + "=") for o in overrides
+        ):
             OmegaConf.update(cfg, key, value)
     if tmp_path is not None:
         with open_dict(cfg):

@@ -13,8 +13,16 @@ def test_digits_is_uint8_images():
 
 
 def test_synthetic_parameters_from_yaml():
-    cfg = OmegaConf.create({"name": "synthetic", "n_samples": 500, "n_features": 12, "n_informative": 6,
-                            "n_redundant": 2, "n_classes": 4})
+    cfg = OmegaConf.create(
+        {
+            "name": "synthetic",
+            "n_samples": 500,
+            "n_features": 12,
+            "n_informative": 6,
+            "n_redundant": 2,
+            "n_classes": 4,
+        }
+    )
     d = load_dataset(cfg)
     assert d.x.shape == (500, 12) and d.x.dtype == torch.float32 and d.num_classes == 4
     assert set(d.y.tolist()) == {0, 1, 2, 3}

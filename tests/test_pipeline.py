@@ -58,7 +58,10 @@ def test_shadow_without_defense_is_recorded(cfg_factory, tmp_path):
 
 
 def test_digits_with_cnn(cfg_factory, tmp_path):
-    res = _run(cfg_factory(["dataset=digits", "model=small_cnn", "trainer.epochs=2", "attack=[loss,nn]"]), tmp_path / "r")
+    res = _run(
+        cfg_factory(["dataset=digits", "model=small_cnn", "trainer.epochs=2", "attack=[loss,nn]"]),
+        tmp_path / "r",
+    )
     assert res["target"]["n_members"] == 1797 // 5
 
 

@@ -6,12 +6,15 @@ from mia_bench.data.splits import relaxloss_split
 
 
 @pytest.mark.parametrize("num_models", [2, 4, 16])
-def test_each_sample_in_for_exactly_half_the_models(num_models):
-    keep = lira_keep_matrix(1001, num_models, seed=3)
-    assert keep.shape == (num_models, 1001) and keep.dtype == bool
+@pytest.mark.parametrize("n", [1000, 1001])
+def test_each_sample_in_for_exactly_half_the_models(num_models, n):
+    keep = lira_keep_matrix(n, num_models, seed=3)
+    assert keep.shape == (num_models, n) and keep.dtype == bool
     np.testing.assert_array_equal(keep.sum(0), num_models // 2)
-    # each model trains on about half the population (binomial sd ~ 16 for n = 1001)
-    assert np.all(np.abs(keep.sum(1) - 500.5) < 100)
+    # each model trains on half the population (n odd: half the models get the extra sample)
+    sizes = np.sort(keep.sum(1))
+    expected = [n // 2] * (num_models // 2) + [n - n // 2] * (num_models // 2)
+    np.testing.assert_array_equal(sizes, expected)
 
 
 def test_keep_matrix_is_random_but_seeded():

@@ -17,14 +17,20 @@ def test_relaxloss_split_disjoint_and_sized(kind):
 
 
 def test_split_depends_only_on_seed():
-    a, b, c = relaxloss_split(500, "image", 1), relaxloss_split(500, "image", 1), relaxloss_split(500, "image", 2)
+    a, b, c = (
+        relaxloss_split(500, "image", 1),
+        relaxloss_split(500, "image", 1),
+        relaxloss_split(500, "image", 2),
+    )
     np.testing.assert_array_equal(a.target_train, b.target_train)
     assert not np.array_equal(a.target_train, c.target_train)
 
 
 def test_several_shadows_take_random_halves_of_shadow_pool():
     s = relaxloss_split(1000, "image", 0, shadow_count=4)
-    pool = set(relaxloss_split(1000, "image", 0).shadows[0][0]) | set(relaxloss_split(1000, "image", 0).shadows[0][1])
+    pool = set(relaxloss_split(1000, "image", 0).shadows[0][0]) | set(
+        relaxloss_split(1000, "image", 0).shadows[0][1]
+    )
     target = set(s.target_train) | set(s.target_test)
     for tr, te in s.shadows:
         assert set(tr) | set(te) == pool

@@ -21,7 +21,9 @@ def load_dataset(cfg_dataset: DictConfig, data_dir: str | None = None) -> Tensor
     """Load the dataset that `cfg.dataset` names, as tensors on the CPU."""
     name = cfg_dataset.get("name")
     if name not in LOADERS:
-        raise ConfigError("dataset.name", f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
+        raise ConfigError(
+            "dataset.name", f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}"
+        )
     params = OmegaConf.to_container(cfg_dataset, resolve=True)
     params.pop("name", None)
     params.pop("kind", None)

@@ -28,13 +28,29 @@ def population_indices(split: Split) -> np.ndarray:
 def lira_keep_matrix(n: int, num_models: int, seed: int) -> np.ndarray:
     """(num_models, n) bool: keep[m, j] = sample j is in model m's training set.
 
-    Every sample is IN for exactly num_models / 2 models, chosen uniformly at random and
-    independently per sample (the design of Carlini et al. 2022's reference code), so each
-    model trains on about half the population.
+    Every sample is IN for exactly num_models / 2 models, drawn at random per sample as in
+    Carlini et al. 2022's reference code. On top of that, every model trains on exactly n / 2
+    samples (n odd: half the models on (n + 1) / 2, half on (n - 1) / 2), so that reference
+    models can be trained side by side (`trainer.stack`), which needs equal training-set sizes:
+    the per-sample draw leaves row sums off by O(sqrt(n)), and random swaps within columns
+    (IN for an over-full model <-> OUT for an under-full one) even them out without changing
+    any column.
     """
     if num_models < 2 or num_models % 2:
         raise ValueError(f"num_models must be an even number >= 2, got {num_models}")
     rng = np.random.default_rng(seed)
+    half = num_models // 2
     # rank of each model in a random order, drawn per sample: the first half is IN
-    order = rng.random((num_models, n)).argsort(0).argsort(0)
-    return order < num_models // 2
+    keep = rng.random((num_models, n)).argsort(0).argsort(0) < half
+    target = np.full(num_models, n // 2)
+    if n % 2:
+        target[rng.permutation(num_models)[:half]] += 1
+    while True:
+        excess = keep.sum(1) - target
+        a, b = int(excess.argmax()), int(excess.argmin())
+        if excess[a] == 0:
+            return keep
+        k = int(min(excess[a], -excess[b]))
+        movable = np.flatnonzero(keep[a] & ~keep[b])
+        pick = rng.choice(movable, k, replace=False)
+        keep[a, pick], keep[b, pick] = False, True

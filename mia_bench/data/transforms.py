@@ -26,13 +26,17 @@ class Preprocess:
         self.flip = flip
         self._mean = torch.tensor(mean).view(1, -1, 1, 1) if mean is not None else None
         self._std = torch.tensor(std).view(1, -1, 1, 1) if std is not None else None
+        # One copy per device, so a training step does no host-to-device transfer.
+        self._stats_on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, x: torch.Tensor, *, train: bool = False, generator=None) -> torch.Tensor:
         if self.kind != "image":
             return x.float()
         x = x.float().div_(255.0)
         if self._mean is not None:
-            mean, std = self._mean.to(x.device), self._std.to(x.device)
+            if x.device not in self._stats_on:
+                self._stats_on[x.device] = (self._mean.to(x.device), self._std.to(x.device))
+            mean, std = self._stats_on[x.device]
             x = (x - mean) / std
         if train and self.crop_padding > 0:
             x = random_crop(x, self.crop_padding, generator)
@@ -41,7 +45,9 @@ class Preprocess:
         return x
 
 
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    x: torch.Tensor, pad: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Pad by `pad` pixels (zeros) and cut a random HxW window per image, batched via unfold-free
     gather: build index grids shifted by each image's offset."""
     b, _, h, w = x.shape

@@ -23,7 +23,9 @@ class MLP(Classifier):
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"model.activation: choose one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"model.activation: choose one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for h in hidden:
