@@ -195,3 +195,23 @@ def test_three_shadows_are_pooled(cfg_factory, tmp_path, monkeypatch):
     }
     # the reference population is the target's queries and the shadow pool, as with one shadow
     assert res["reference"]["population"] == 1200
+
+
+def test_reference_models_can_be_trained_stacked(cfg_factory, tmp_path, monkeypatch):
+    """Every reference model trains on exactly half the population, so a group of them
+    stacks (equal training-set sizes) instead of falling back to one after another."""
+    import mia_bench.stacked as stacked
+
+    reasons = []
+    real = stacked.unstackable_reason
+
+    def spy(models, defenses, datasets):
+        reasons.append((len(models), real(models, defenses, datasets)))
+        return reasons[-1][1]
+
+    monkeypatch.setattr(stacked, "unstackable_reason", spy)
+    _run(
+        cfg_factory(["attack=[lira]", "attack.lira.num_models=2", "trainer.stack=2"]),
+        tmp_path / "r",
+    )
+    assert (2, None) in reasons
