@@ -244,7 +244,9 @@ class Experiment:
         pred = self.logits(tm, idx).argmax(1)
         return float((pred == self.data.y[idx].numpy()).mean())
 
-    def reference_models(self, audited: list[tuple[TrainedModel, Signals]]) -> ReferenceModels | None:
+    def reference_models(
+        self, audited: list[tuple[TrainedModel, Signals]]
+    ) -> ReferenceModels | None:
         """Train the reference models shared by LiRA / RMIA (if selected), give every audited
         model's signals its view of their population, and hand their outputs to the attacks."""
         if not self.num_reference:

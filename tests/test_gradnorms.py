@@ -171,14 +171,14 @@ def test_bad_arguments():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("wrt", ["inputs", "params"])
-def test_cuda_matches_cpu(wrt):
+def test_cuda_matches_cpu(wrt, monkeypatch):
     torch.manual_seed(0)
     model = _randomise_bn(SmallCNN((3, 32, 32), 10))
     x, y = torch.randn(300, 3, 32, 32), torch.randint(0, 10, (300,))
     cpu = per_sample_grad_norms(model, x, y, wrt)
     # TF32 matmuls would change the result beyond 1e-4; compare in full fp32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     gpu = per_sample_grad_norms(model.cuda(), x.cuda(), y.cuda(), wrt)
     for k in ("l1", "l2"):
         torch.testing.assert_close(gpu[k].cpu(), cpu[k], rtol=REL, atol=0)
