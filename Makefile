@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 ARGS ?=
+DIR ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -29,6 +30,17 @@ setup: $(STAMP) ## Create .venv and install mia_bench with its dev tools
 .PHONY: run
 run: $(STAMP) ## Set-up + the default experiment on the embedded synthetic data (CPU, ~1 min)
 	$(BIN)/python -m mia_bench $(ARGS)
+
+.PHONY: report
+report: $(STAMP) ## Tables + plots of run/sweep folders: make report DIR=outputs/multirun/<date>/<time>
+	@test -n "$(DIR)" || { echo "usage: make report DIR=<run or sweep folder> [ARGS='--out X --select K=V']"; exit 2; }
+	$(BIN)/python -m mia_bench.report $(DIR) $(ARGS)
+
+.PHONY: sweep-embedded
+sweep-embedded: $(STAMP) ## Early-stopping sweep on the embedded data (15 runs, CPU) + its report in experiments/sweep-embedded
+	rm -rf outputs/sweep-embedded/latest
+	$(BIN)/python -m mia_bench -m +experiment=sweep_embedded hydra.sweep.dir=outputs/sweep-embedded/latest
+	$(BIN)/python -m mia_bench.report outputs/sweep-embedded/latest --out experiments/sweep-embedded
 
 .PHONY: test
 test: $(STAMP) ## Set-up + the fast test suite

@@ -1,4 +1,5 @@
-"""Content-addressed store of trained models, shared by every run, sweep and launcher worker.
+"""Content-addressed store of trained models (and of attack outputs), shared by every run,
+sweep and launcher worker.
 
 A model is keyed by the SHA-256 of everything that determines it (dataset and its parameters,
 the exact training indices, model, trainer, defense, seed, role). An entry is two files:
@@ -17,13 +18,17 @@ import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from filelock import FileLock
 
 from mia_bench.io import atomic_write_bytes, atomic_write_json
+
+if TYPE_CHECKING:
+    from mia_bench.attacks.base import Attack
+    from mia_bench.signals import Signals
 
 log = logging.getLogger(__name__)
 # Bump when training code changes in a way that changes results, to invalidate old entries.
@@ -34,15 +39,28 @@ def indices_digest(idx: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()
 
 
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of the arrays (order-free by name)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def spec_key(spec: dict[str, Any]) -> str:
     blob = json.dumps({"v": CACHE_VERSION, **spec}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class ModelCache:
-    def __init__(self, root: str | Path | None, enabled: bool = True) -> None:
+    """Entries live under `<root>/<kind>/`: "models" for trained models, "attacks" for the
+    outputs of an attack fitted on given shadow signals."""
+
+    def __init__(self, root: str | Path | None, enabled: bool = True, kind: str = "models") -> None:
         self.enabled = enabled and root is not None
-        self.root = Path(root).expanduser() / "models" if root is not None else None
+        self.root = Path(root).expanduser() / kind if root is not None else None
 
     def _paths(self, key: str) -> tuple[Path, Path, Path]:
         d = self.root / key[:2]
@@ -124,3 +142,42 @@ class ModelCache:
                 else:
                     out.append((found[i][0], found[i][1], True))
         return out
+
+
+def _signal_arrays(s: Signals) -> dict[str, np.ndarray]:
+    extra = {f"extra.{k}": v for k, v in s.extra.items()}
+    return {"logits": s.logits, "labels": s.labels, "member": s.member, **extra}
+
+
+def _tensors(d: dict[str, Any], dtype: Any) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.asarray(v, dtype)) for k, v in d.items() if v is not None}
+
+
+def attack_outputs(
+    cache: ModelCache,
+    attack: Attack,
+    attack_cfg: dict[str, Any],
+    seed: int,
+    shadow: list[Signals],
+    target: Signals,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+    """(scores, member decisions, cache_hit) of one attack fitted on `shadow` and applied to
+    `target`. Keyed by the attack's config, the run seed and the exact signals that
+    fit/score/predict receive, so that a repeated sweep refits no attack model (the NN attack
+    alone costs more than loading the cached target and shadows). An attack that reads
+    anything else must add it to this key."""
+    spec = {
+        "attack": attack_cfg,
+        "seed": seed,
+        "shadow": [arrays_digest(_signal_arrays(s)) for s in shadow],
+        "target": arrays_digest(_signal_arrays(target)),
+    }
+
+    def make() -> tuple[dict[str, Any], dict[str, Any]]:
+        attack.fit(shadow)
+        sc, pred = attack.score(target), attack.predict(target)
+        return {"score": _tensors(sc, np.float64), "pred": _tensors(pred, bool)}, {}
+
+    state, _, hit = cache.get_or_make(spec, make)
+    arrays = {part: {k: v.numpy() for k, v in state[part].items()} for part in ("score", "pred")}
+    return arrays["score"], arrays["pred"], hit

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from mia_bench.config import validate
 from mia_bench.devices import pick_job_device
 from mia_bench.errors import ConfigError, DivergenceError
-from mia_bench.io import atomic_write_json
+from mia_bench.runs import clear_error, write_error
 
 log = logging.getLogger("mia_bench")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -30,28 +30,42 @@ def main(cfg: DictConfig) -> float | None:
         cfg.progress = False  # one bar per job would interleave into noise
         cfg.device = pick_job_device(cfg.device, hc.job.num)
     out = hc.runtime.output_dir
+    overrides = list(hc.overrides.task)
+    job = hc.job.num if multirun else None
+    clear_error(out)
     try:
         validate(cfg)
         results = pipeline.run(cfg, out)
-    except (ConfigError, DivergenceError) as err:
-        # Mark the job as failed (the report lists it); results.json is never written for it.
-        kind = "invalid setting" if isinstance(err, ConfigError) else "training diverged"
-        atomic_write_json(
-            Path(out) / "failed.json",
-            {"error": kind, "message": str(err), "overrides": list(hc.overrides.task)},
-        )
+    except Exception as err:
+        marker = write_error(out, err, job=job, overrides=overrides)
         if multirun:
-            raise  # Hydra's launchers record the failure and go on with the other jobs
-        print(f"mia_bench: {kind}: {err}", file=sys.stderr)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
+            # Returning instead of raising lets every launcher finish the other jobs (the basic
+            # launcher would skip later batches; joblib cannot always pickle the exception back).
+            # The sweep's end-of-run callback counts the failures and sets the exit status.
+            log.error(
+                "job %s FAILED: %s | %s: %s | traceback in %s",
+                job,
+                " ".join(overrides) or "(defaults)",
+                type(err).__name__,
+                err,
+                marker,
+            )
+            return None
+        if isinstance(err, ConfigError):
+            print(f"mia_bench: invalid setting {err}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(err, DivergenceError):
+            print(f"mia_bench: training diverged: {err}", file=sys.stderr)
+            sys.exit(1)
+        raise
     from mia_bench.summary import format_summary
 
     if multirun:
         best = max((m["auc"] for m in results["attacks"].values()), default=float("nan"))
         log.info(
             "job %s done: %s | test acc %.3f | max AUC %.3f | %s",
-            hc.job.num,
-            " ".join(hc.overrides.task) or "(defaults)",
+            job,
+            " ".join(overrides) or "(defaults)",
             results["target"]["test_acc"],
             best,
             out,

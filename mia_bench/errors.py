@@ -12,6 +12,11 @@ class ConfigError(ValueError):
         self.message = message
         super().__init__(f"{key}: {message}")
 
+    def __reduce__(self):
+        # Launcher workers (joblib's loky processes) send exceptions back pickled; the default
+        # reduction would call ConfigError(str) and break the whole process pool.
+        return type(self), (self.key, self.message)
+
 
 class DivergenceError(RuntimeError):
     """Training produced a NaN or inf loss; the message names the model, defense and epoch."""

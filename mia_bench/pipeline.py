@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
-from mia_bench.cache import ModelCache, indices_digest
+from mia_bench.cache import ModelCache, attack_outputs, indices_digest
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
@@ -95,6 +95,9 @@ class Experiment:
         self.stages = Stages()
         self.device = resolve_device(cfg.device)
         self.cache = ModelCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
+        self.attack_cache = ModelCache(
+            cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)), kind="attacks"
+        )
         self.progress = bool(cfg.get("progress", True))
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
@@ -279,10 +282,17 @@ class Experiment:
         refs = self.reference_models([(target, target_sig), *zip(shadows, shadow_sigs)])
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
         attacks: dict[str, dict] = {}
+        attack_hits: dict[str, bool] = {}
         with self.stages("attacks"):
             for attack in self.attacks:
-                attack.fit(shadow_sigs)
-                sc, pred = attack.score(target_sig), attack.predict(target_sig)
+                sc, pred, attack_hits[attack.name] = attack_outputs(
+                    self.attack_cache,
+                    attack,
+                    _container(cfg.attack[attack.name]),
+                    int(cfg.seed),
+                    shadow_sigs,
+                    target_sig,
+                )
                 for name, s in sc.items():
                     scores[name] = np.asarray(s, dtype=np.float64)
                     attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
@@ -331,6 +341,7 @@ class Experiment:
             ),
             "attacks": attacks,
             "models": models,
+            "attack_cache_hits": attack_hits,
             "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
             "env": environment(self.device),
         }

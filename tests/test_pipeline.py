@@ -72,7 +72,7 @@ def test_digits_with_cnn(cfg_factory, tmp_path):
         ("trainer.lr=-1", "trainer.lr"),
         ("shadow.defense=maybe", "shadow.defense"),
         ("shadow.count=0", "shadow.count"),
-        ("split.max_samples=12", "split.max_samples"),
+        ("split.max_samples=9", "split.max_samples"),
     ],
 )
 def test_bad_values_name_the_setting(cfg_factory, override, key):

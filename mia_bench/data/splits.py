@@ -6,6 +6,7 @@ anywhere and is saved with each run (`split.npz`). Target and shadow data never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,37 +70,105 @@ def _shadow_sets(
 
 
 def relaxloss_split(
-    n: int, kind: str, seed: int, shadow_count: int = 1, max_samples: int | None = None
+    n: int,
+    kind: str,
+    seed: int,
+    shadow_count: int = 1,
+    max_samples: int | None = None,
+    shuffle: bool = True,
 ) -> Split:
-    """RelaxLoss protocol (Chen et al. 2022, Sec. 6.1 and App. B.1).
+    """RelaxLoss protocol (Chen et al. 2022, Sec. 6.1, App. B.1 Table 3).
 
     Images: 5 equal folds of the shuffled pool: target-train, target-test, shadow-train,
-    shadow-test, reference. Tabular: 40% train and 20% test, each halved into target and
-    shadow; the remaining 40% is the reference set.
+    shadow-test, reference (12,000 each for CIFAR). Tabular, as the reference code cuts it:
+    the first 40% of the pool is split at random into shadow-train (the smaller half) and
+    target-train, the next 20% is the reference set, and as many samples again from the last
+    40% are split into shadow-test and target-test (Purchase100: 39,465 target / 39,464
+    shadow per side). `shuffle=false` keeps the pool's order for these cuts (the literature's
+    fixed order when the dataset applied one); the halving still follows the seed.
     """
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
+    perm = rng.permutation(n) if shuffle else np.arange(n)
     if max_samples is not None:
         perm = perm[:max_samples]
     m = len(perm)
     if kind == "image":
         f = m // 5
-        folds = [np.sort(perm[i * f : (i + 1) * f]) for i in range(5)]
-        tt, te, st, se, ref = folds
-    else:
-        n_train, n_test = int(0.4 * m) // 2, int(0.2 * m) // 2
-        cuts = np.cumsum([n_train, n_train, n_test, n_test])
-        tt, st, te, se, ref = (np.sort(p) for p in np.split(perm, cuts))
+        tt, te, st, se, ref = (np.sort(perm[i * f : (i + 1) * f]) for i in range(5))
+        return Split(tt, te, _shadow_sets(st, se, shadow_count, rng), ref)
+    n_train, ref_end = int(0.4 * m), int(0.6 * m)
+    ref = np.sort(perm[n_train:ref_end])
+    halves = []
+    for block in (perm[:n_train], perm[ref_end : ref_end + n_train]):
+        r = rng.permutation(len(block))
+        h = len(block) // 2
+        halves.append((np.sort(block[r[:h]]), np.sort(block[r[h:]])))  # (shadow, target)
+    (st, tt), (se, te) = halves
     return Split(tt, te, _shadow_sets(st, se, shadow_count, rng), ref)
+
+
+def _random_halves(
+    pool: np.ndarray, count: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` (train, test) pairs, each a fresh random halving of `pool`."""
+    h = len(pool) // 2
+    out = []
+    for _ in range(count):
+        p = rng.permutation(pool)
+        out.append((np.sort(p[:h]), np.sort(p[h : 2 * h])))
+    return out
+
+
+def crl_split(n: int, seed: int, shadow_count: int = 5, max_samples: int | None = None) -> Split:
+    """CRL protocol (Fang & Kim 2024, Sec. 5.1): the shuffled pool is cut 50/50 into a target
+    half and a shadow half; the target half is cut 50/50 into target-train and target-test;
+    each of the k shadows (five in the paper) trains on a random half of the shadow half and
+    is tested on the other half. No reference set."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)[:max_samples]
+    half = len(perm) // 2
+    q = half // 2
+    tt, te = np.sort(perm[:q]), np.sort(perm[q : 2 * q])
+    return Split(tt, te, _random_halves(perm[half:], shadow_count, rng))
+
+
+def ccl_split(n: int, seed: int, shadow_count: int = 1, max_samples: int | None = None) -> Split:
+    """CCL protocol (Liu et al. 2024): the shuffled pool in 4 equal parts: target-train,
+    target-test, shadow-train, shadow-test. More than one shadow: random halves of the shadow
+    parts, as above. No reference set."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)[:max_samples]
+    q = len(perm) // 4
+    tt, te, st, se = (np.sort(perm[i * q : (i + 1) * q]) for i in range(4))
+    return Split(tt, te, _shadow_sets(st, se, shadow_count, rng))
+
+
+def _flag(cfg_split, key: str, default: bool) -> bool:
+    value = cfg_split.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"split.{key}", f"must be true or false, got {value!r}")
+    return value
+
+
+# split.name -> builder(n, kind, seed, shadow_count, cfg_split). A new protocol adds a line.
+PROTOCOLS: dict[str, Callable[..., Split]] = {
+    "relaxloss": lambda n, kind, seed, k, c: relaxloss_split(
+        n, kind, seed, k, c.get("max_samples"), _flag(c, "shuffle", True)
+    ),
+    "crl": lambda n, kind, seed, k, c: crl_split(n, seed, k, c.get("max_samples")),
+    "ccl": lambda n, kind, seed, k, c: ccl_split(n, seed, k, c.get("max_samples")),
+}
 
 
 def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Split:
     """Dispatch on `split.name` and check that every set is large enough to train on."""
     name = cfg_split.get("name")
-    if name != "relaxloss":
-        raise ConfigError("split", f"unknown split protocol {name!r}; choose one of ['relaxloss']")
+    if name not in PROTOCOLS:
+        raise ConfigError(
+            "split", f"unknown split protocol {name!r}; choose one of {sorted(PROTOCOLS)}"
+        )
     max_samples = cfg_split.get("max_samples")
-    split = relaxloss_split(n, kind, seed, shadow_count, max_samples)
+    split = PROTOCOLS[name](n, kind, seed, shadow_count, cfg_split)
     smallest = min(len(a) for a in split.as_arrays().values() if a is not split.reference)
     if smallest < 2:
         raise ConfigError(

@@ -33,15 +33,17 @@ class Preprocess:
         if self.kind != "image":
             return x.float()
         x = x.float().div_(255.0)
+        # Augment before normalising, so the padding is black as in torchvision's
+        # RandomCrop(padding=p) followed by Normalize (the papers' pipelines).
+        if train and self.crop_padding > 0:
+            x = random_crop(x, self.crop_padding, generator)
+        if train and self.flip:
+            x = random_flip(x, generator)
         if self._mean is not None:
             if x.device not in self._stats_on:
                 self._stats_on[x.device] = (self._mean.to(x.device), self._std.to(x.device))
             mean, std = self._stats_on[x.device]
             x = (x - mean) / std
-        if train and self.crop_padding > 0:
-            x = random_crop(x, self.crop_padding, generator)
-        if train and self.flip:
-            x = random_flip(x, generator)
         return x
 
 

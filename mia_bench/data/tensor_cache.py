@@ -1,0 +1,64 @@
+"""Decode a dataset's files once; later runs load one `.pt` of tensors in about a second.
+
+The cache file is keyed by the decoder's version, the dataset's decoding parameters, whether
+checksums were verified, and the size and modification time of every source file, so that
+replacing a file (or switching `dataset.verify`) decodes again. Written atomically, read with
+`torch.load(weights_only=True)` (tensors and plain values only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mia_bench.io import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+# Bump when a decoder changes what it produces.
+DECODER_VERSION = 1
+CACHE_FOLDER = "tensors"
+
+
+def source_fingerprint(files: Sequence[Path]) -> list[tuple[str, int, int]]:
+    return [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
+def cache_path(root: Path, name: str, files: Sequence[Path], params: dict[str, Any]) -> Path:
+    blob = json.dumps(
+        {"v": DECODER_VERSION, "name": name, "params": params, "files": source_fingerprint(files)},
+        sort_keys=True,
+        default=str,
+    )
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return root / CACHE_FOLDER / f"{name}-{key}.pt"
+
+
+def cached(
+    root: Path,
+    name: str,
+    files: Sequence[Path],
+    params: dict[str, Any],
+    decode: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`decode()` once per (files, params); its dict of tensors and plain values is stored."""
+    path = cache_path(root, name, files, params)
+    if path.is_file():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a damaged cache file is rebuilt
+            log.warning("tensor cache %s is unreadable (%s); decoding again", path, err)
+    out = decode()
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as err:  # a read-only data folder still works, just without the cache
+        log.warning("could not write tensor cache %s (%s)", path, err)
+    return out

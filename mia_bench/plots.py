@@ -1,0 +1,306 @@
+"""Report figures, drawn with matplotlib's Agg backend and saved as PNG (viewing) and PDF (papers).
+
+- privacy-utility curves as in RelaxLoss Fig. 3: x = attack AUC (privacy, lower is better),
+  y = target test accuracy (utility), one panel per attack, one line per defense across its
+  swept parameter, the no-defense point and the ideal defense (AUC 0.5 at the best accuracy);
+- ROC curves on log-log axes (FPR 1e-5 .. 1), as in Carlini et al. (LiRA, 2022) Fig. 1;
+- train (member) vs test (non-member) loss histograms with mean and variance in the legend,
+  as in RelaxLoss Fig. 1.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
+
+from mia_bench.aggregate import Group, fmt_value, short_names, sort_value  # noqa: E402
+from mia_bench.io import atomic_write_bytes  # noqa: E402
+from mia_bench.metrics import roc_points  # noqa: E402
+
+MARKERS = "os^Dvp<>h"
+
+
+@dataclass
+class Curve:
+    """Points of one defense, ordered by the swept key (None: a single setting)."""
+
+    defense: str
+    label: str
+    swept: str | None
+    points: list[Group]
+
+
+def _value(g: Group, key: str):
+    return (
+        g.params.get(key[len("defense.") :]) if key.startswith("defense.") else g.setting.get(key)
+    )
+
+
+def curves(groups: list[Group], settings: list[str]) -> list[Curve]:
+    """One curve per defense across the first key that varies within it (its parameters
+    first, then other settings); further varying keys split it into several curves."""
+    out: list[Curve] = []
+    names = short_names(settings)
+    for defense in dict.fromkeys(g.defense for g in groups):
+        mine = [g for g in groups if g.defense == defense]
+        keys = [f"defense.{p}" for p in dict.fromkeys(p for g in mine for p in g.params)] + settings
+        varying = [k for k in keys if len({repr(_value(g, k)) for g in mine}) > 1]
+        swept, rest = (varying[0], varying[1:]) if varying else (None, [])
+        lines: dict[tuple, list[Group]] = {}
+        for g in mine:
+            lines.setdefault(tuple(repr(_value(g, k)) for k in rest), []).append(g)
+        for pts in lines.values():
+            if swept:
+                pts = sorted(pts, key=lambda g: sort_value(_value(g, swept)))
+            fixed = ", ".join(f"{_short(k, names)}={fmt_value(_value(pts[0], k))}" for k in rest)
+            label = defense + (f" ({fixed})" if fixed else "")
+            out.append(Curve(defense, label, swept, pts))
+    return out
+
+
+def _short(key: str, names: dict[str, str]) -> str:
+    return key[len("defense.") :] if key.startswith("defense.") else names.get(key, key)
+
+
+def no_defense(groups: list[Group]) -> Group | None:
+    """The undefended model: the defense=none setting with the best mean test accuracy
+    (the one a practitioner would deploy when several were swept, e.g. training lengths)."""
+    none = [g for g in groups if g.defense == "none" and g.mean("test_acc") is not None]
+    return max(none, key=lambda g: g.mean("test_acc")) if none else None
+
+
+def _grid(
+    n: int, w: float = 3.4, h: float = 3.0, extra: float = 0.8, sharey: bool = False
+) -> tuple[Figure, list]:
+    """Panels in rows of three; `extra` inches of height for the title and a legend below."""
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(w * cols, h * rows + extra),
+        squeeze=False,
+        sharey=sharey,
+        layout="constrained",
+    )
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.axis("off")  # a spare panel holds the legend (see _legend)
+    return fig, flat
+
+
+def _legend(fig: Figure, axes: list, n: int, title: str) -> None:
+    """The legend of the first panel, shared: in a spare panel when the grid has one, else
+    below the panels."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    # Curves first, then the reference markers.
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in ("no defense", "ideal defense"))
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    fig.suptitle(title, fontsize=11)
+    if len(axes) > n:
+        axes[n].legend(handles, labels, loc="center", frameon=False, fontsize=8.5)
+    else:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncol=min(4, len(labels)),
+            frameon=False,
+            fontsize=8,
+        )
+
+
+def privacy_utility(
+    groups: list[Group], attacks: list[str], settings: list[str], title: str
+) -> Figure:
+    lines = curves(groups, settings)
+    base = no_defense(groups)
+    best = max((g.mean("test_acc") for g in groups if g.mean("test_acc") is not None), default=None)
+    names = short_names(settings)
+    # One accuracy axis for every panel: a setting has the same accuracy under every attack.
+    fig, axes = _grid(len(attacks), extra=0.3 if len(attacks) % 3 else 0.8, sharey=True)
+    for i_ax, (ax, attack) in enumerate(zip(axes, attacks)):
+        col = f"{attack}.auc"
+        for i, cv in enumerate(lines):
+            pts = [
+                g for g in cv.points if g.mean(col) is not None and g.mean("test_acc") is not None
+            ]
+            if not pts or (cv.defense == "none" and len(pts) == 1):
+                continue  # the single undefended point is drawn as "no defense" below
+            color = "0.45" if cv.defense == "none" else f"C{i % 10}"
+            x = [g.mean(col) for g in pts]
+            y = [100 * g.mean("test_acc") for g in pts]
+            xerr = [g.std(col) or 0.0 for g in pts]
+            yerr = [100 * (g.std("test_acc") or 0.0) for g in pts]
+            swept = f", swept over {_short(cv.swept, names)}" if cv.swept else ""
+            ax.errorbar(
+                x,
+                y,
+                xerr=xerr,
+                yerr=yerr,
+                color=color,
+                marker=MARKERS[i % len(MARKERS)],
+                ms=4.5,
+                lw=1.2,
+                elinewidth=0.7,
+                capsize=2,
+                label=cv.label + swept,
+            )
+            if cv.swept:
+                # Alternate above / below so that labels of near-identical points stay apart.
+                for k, (g, xi, yi) in enumerate(zip(pts, x, y)):
+                    ax.annotate(
+                        fmt_value(_value(g, cv.swept)),
+                        (xi, yi),
+                        textcoords="offset points",
+                        xytext=(6, 4) if k % 2 == 0 else (6, -10),
+                        fontsize=7,
+                        color=color,
+                        bbox={
+                            "boxstyle": "square,pad=0.05",
+                            "fc": "white",
+                            "ec": "none",
+                            "alpha": 0.8,
+                        },
+                    )
+        if base is not None and base.mean(col) is not None:
+            ax.errorbar(
+                [base.mean(col)],
+                [100 * base.mean("test_acc")],
+                xerr=[base.std(col) or 0.0],
+                yerr=[100 * (base.std("test_acc") or 0.0)],
+                fmt="X",
+                ms=9,
+                color="black",
+                elinewidth=0.7,
+                capsize=2,
+                zorder=5,
+                label="no defense",
+            )
+        if best is not None:
+            ax.scatter(
+                [0.5], [100 * best], marker="*", s=150, c="crimson", zorder=5, label="ideal defense"
+            )
+        lo = min([0.5] + [g.mean(col) for g in groups if g.mean(col) is not None])
+        hi = max([0.5] + [g.mean(col) for g in groups if g.mean(col) is not None])
+        pad = 0.06 * max(hi - lo, 0.05)
+        ax.set_xlim(lo - pad, hi + 2 * pad)
+        ax.set_title(attack, fontsize=10)
+        ax.set_xlabel("attack AUC", fontsize=9)
+        if i_ax % 3 == 0:
+            ax.set_ylabel("test accuracy (%)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    _legend(fig, axes, len(attacks), title)
+    return fig
+
+
+def _load_scores(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return None
+
+
+def roc_curves(runs: list[tuple[str, Path]], attacks: list[str], title: str) -> Figure | None:
+    """`runs`: (label, scores.npz path). Points at FPR 0 or TPR 0 cannot be drawn on log axes;
+    with n non-members the first drawable FPR is 1/n."""
+    loaded = [
+        (label, s) for label, p in runs if (s := _load_scores(p)) is not None and "member" in s
+    ]
+    attacks = [a for a in attacks if any(a in s for _, s in loaded)]
+    if not loaded or not attacks:
+        return None
+    fig, axes = _grid(len(attacks), 3.3, 3.1, extra=0.3 if len(attacks) % 3 else 0.8)
+    for ax, attack in zip(axes, attacks):
+        grid = np.logspace(-5, 0, 50)
+        ax.plot(grid, grid, ls="--", lw=0.8, color="0.6", label="chance")
+        for i, (label, s) in enumerate(loaded):
+            if attack not in s:
+                continue
+            fpr, tpr, _ = roc_points(s[attack], s["member"].astype(bool))
+            keep = (fpr > 0) & (tpr > 0)
+            ax.plot(fpr[keep], tpr[keep], lw=1.2, color=f"C{i % 10}", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # Minor ticks on 5 decades cost most of the drawing time and add little.
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(1e-5, 1)
+        ax.set_ylim(1e-5, 1)
+        ax.set_title(attack, fontsize=10)
+        ax.set_xlabel("false positive rate", fontsize=9)
+        ax.set_ylabel("true positive rate", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3, which="major")
+    _legend(fig, axes, len(attacks), title)
+    return fig
+
+
+def loss_histograms(runs: list[tuple[str, Path, float | None]], title: str) -> Figure | None:
+    """`runs`: (label, scores.npz path, loss-attack AUC or None). One panel per run: the
+    target's cross-entropy on members (train) and non-members (test), as fractions of each
+    set. The x-axis ends at the 99th percentile of all losses, so that a long tail does not
+    squeeze the bulk; mean and variance in the legend cover every sample."""
+    loaded = [
+        (label, s, a)
+        for label, p, a in runs
+        if (s := _load_scores(p)) is not None and "target_loss" in s and "member" in s
+    ]
+    if not loaded:
+        return None
+    fig, axes = _grid(len(loaded), 3.6, 2.9, extra=0.3)
+    for ax in axes[len(loaded) :]:
+        ax.set_visible(False)
+    for ax, (label, s, auc) in zip(axes, loaded):
+        loss, member = s["target_loss"].astype(float), s["member"].astype(bool)
+        top = max(float(np.quantile(loss, 0.99)), 1e-3)
+        bins = np.linspace(0, top, 41)
+        for mask, name, color in [
+            (member, "member (train)", "C0"),
+            (~member, "non-member (test)", "C1"),
+        ]:
+            v = loss[mask]
+            ax.hist(
+                v,
+                bins=bins,
+                weights=np.full(len(v), 1 / len(v)),
+                alpha=0.55,
+                color=color,
+                label=f"{name}\nmean {v.mean():.3g}, var {v.var():.3g}",
+            )
+        ax.set_title(
+            label + (f"\nloss-attack AUC {auc:.3f}" if auc is not None else ""), fontsize=8.5
+        )
+        ax.set_xlabel("cross-entropy loss (largest 1% not shown)", fontsize=9)
+        ax.set_ylabel("fraction of samples", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def save(fig: Figure, stem: Path, pdf: bool = True) -> list[Path]:
+    """stem.png (150 dpi) and stem.pdf, written atomically; the PDF carries no creation date,
+    so that the same inputs give the same bytes."""
+    paths = []
+    for ext in ("png", "pdf") if pdf else ("png",):
+        buf = io.BytesIO()
+        meta = {"CreationDate": None} if ext == "pdf" else {}
+        fig.savefig(buf, format=ext, dpi=150, metadata=meta)
+        path = stem.with_suffix(f".{ext}")
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,139 @@
+"""The papers' settings as experiment configs: each composes to the paper's recipe and runs one
+epoch end to end on fake files of the dataset's real format and shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CONF, compose_cfg, run_cli
+from fakedata import write_chmnist, write_cifar, write_purchase, write_svhn, write_texas
+from hydra import compose, initialize_config_dir
+
+from mia_bench import pipeline
+
+EXPERIMENTS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml")
+)
+RELAXLOSS_TABLE_1 = {
+    "relaxloss_cifar10_resnet20",
+    "relaxloss_cifar10_vgg11",
+    "relaxloss_cifar100_resnet20",
+    "relaxloss_cifar100_vgg11",
+    "relaxloss_chmnist_resnet20",
+    "relaxloss_texas100_mlp",
+    "relaxloss_purchase100_mlp",
+}
+CRL_TABLE_1 = {
+    "crl_cifar10_vgg11",
+    "crl_cifar10_resnet18",
+    "crl_cifar10_densenet121",
+    "crl_cifar100_googlenet",
+    "crl_cifar100_resnet18",
+    "crl_cifar100_densenet121",
+    "crl_svhn_vgg11",
+    "crl_svhn_resnet18",
+}
+WRITERS = {
+    "cifar10": lambda d: write_cifar(d, "cifar10", per_file=4),
+    "cifar100": lambda d: write_cifar(d, "cifar100", per_file=10),
+    "svhn": lambda d: write_svhn(d, n_train=14, n_test=8),
+    "chmnist": lambda d: write_chmnist(d, n=24),
+    "purchase100": lambda d: write_purchase(d / "purchase100", n=24),
+    "texas100": lambda d: write_texas(d / "texas100", n=24),
+}
+
+
+def test_every_paper_row_has_a_config():
+    assert RELAXLOSS_TABLE_1 | CRL_TABLE_1 == set(EXPERIMENTS)
+
+
+def _paper_recipe(name: str, cfg) -> None:
+    """What the papers say each setting is (RelaxLoss App. B; CRL Sec. 5.1, App. B)."""
+    if name.startswith("relaxloss"):
+        assert cfg.split.name == "relaxloss" and cfg.shadow.defense == "none"
+        assert (cfg.trainer.lr, cfg.trainer.weight_decay, cfg.trainer.batch_size) == (
+            0.1,
+            1e-4,
+            128,
+        )
+        epochs = {"chmnist": 80, "texas100": 120, "purchase100": 120}.get(cfg.dataset.name, 300)
+        assert cfg.trainer.epochs == epochs
+        assert sorted(cfg.attack) == ["confidence", "entropy", "loss", "m_entropy", "nn"]
+        assert cfg.attack.nn.input == "sorted_logits"
+    else:
+        assert cfg.split.name == "crl" and cfg.shadow.defense == "same" and cfg.shadow.count == 5
+        assert (cfg.trainer.lr, cfg.trainer.epochs, list(cfg.trainer.milestones)) == (
+            0.01,
+            100,
+            [50, 80],
+        )
+        assert cfg.trainer.batch_size == (32 if cfg.model.name == "densenet121" else 256)
+        assert cfg.attack.nn.input == "probs_label" and list(cfg.attack.nn.hidden) == [128, 64]
+        augmented = cfg.dataset.name == "cifar100"
+        assert (cfg.dataset.augment.crop_padding, cfg.dataset.augment.flip) == (
+            (4, True) if augmented else (0, False)
+        )
+
+
+def _compose(name: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=[f"+experiment={name}"])  # as the user gets it
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_to_the_paper_recipe(name):
+    _paper_recipe(name, _compose(name))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
+    base = _compose(name)
+    WRITERS[base.dataset.name](tmp_path / "data")
+    cfg = compose_cfg(
+        [
+            f"+experiment={name}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "dataset.verify=false",
+            "split.max_samples=10",
+            "trainer.epochs=1",
+            "attack.nn.epochs=1",
+            "shadow.count=1",  # the configured count is checked above; one keeps CPU time low
+            "device=cpu",
+        ],
+        tmp_path,
+    )
+    res = pipeline.run(cfg, tmp_path / "out")
+    assert res["config"]["model"]["name"] == base.model.name
+    assert set(res["attacks"]) == set(base.attack)
+    assert 0.0 <= res["target"]["test_acc"] <= 1.0
+    assert (tmp_path / "out" / "results.json").exists()
+
+
+def test_cli_runs_a_paper_setting_from_the_data_folder_in_the_environment(tmp_path):
+    write_purchase(tmp_path / "data" / "purchase100", n=30)
+    args = [
+        "+experiment=relaxloss_purchase100_mlp",
+        "dataset.verify=false",
+        "split.max_samples=30",
+        "trainer.epochs=1",
+        "attack.nn.epochs=1",
+        "hydra.run.dir=run",
+    ]
+    r = run_cli(args, tmp_path, env_extra={"MIA_BENCH_DATA": str(tmp_path / "data")})
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["config"]["model"]["hidden"] == [1024, 512, 256, 128]
+
+
+def test_cli_offline_without_the_files_stops_before_training(tmp_path):
+    r = run_cli(
+        ["+experiment=crl_cifar100_densenet121", "hydra.run.dir=run"],
+        tmp_path,
+        env_extra={"MIA_BENCH_DATA": str(tmp_path / "nodata")},
+    )
+    assert r.returncode == 2
+    assert "dataset.download: cifar100:" in r.stderr and "cifar-100-python.tar.gz" in r.stderr
+    assert str(tmp_path / "nodata") in r.stderr and "https://www.cs.toronto.edu" in r.stderr
+    assert not (tmp_path / "run" / "results.json").exists()

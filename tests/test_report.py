@@ -1,0 +1,303 @@
+"""The report on hand-written results.json files: grouping, mean/std, failed and missing jobs,
+every output file, idempotence."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mia_bench import report
+from mia_bench.aggregate import collect
+from mia_bench.plots import curves, no_defense
+from mia_bench.runs import find_jobs
+from mia_bench.tables import tex_escape
+
+OUTPUTS = [
+    "summary.csv",
+    "summary.md",
+    "summary.tex",
+    "privacy_utility.png",
+    "privacy_utility.pdf",
+    "roc.png",
+    "roc.pdf",
+    "loss_hist.png",
+    "loss_hist.pdf",
+]
+
+
+def write_run(
+    folder: Path,
+    *,
+    seed: int,
+    test_acc: float,
+    aucs: dict[str, float],
+    defense: str = "none",
+    params: dict | None = None,
+    train_acc: float = 1.0,
+    epochs: int = 60,
+    shadow: str = "same",
+    scores: bool = True,
+) -> Path:
+    """A results.json with the shape pipeline.py writes (only the keys the report reads)."""
+    params = params or {}
+    folder.mkdir(parents=True)
+    (folder / ".hydra").mkdir()
+    overrides = [
+        f"seed={seed}",
+        f"defense={defense}",
+        *[f"defense.{k}={v}" for k, v in params.items()],
+    ]
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    results = {
+        "config": {
+            "dataset": {"name": "synthetic", "n_samples": 10000},
+            "model": {"name": "mlp", "hidden": [256, 128]},
+            "defense": {"name": defense, "_target_": f"x.{defense}", **params},
+            "trainer": {"epochs": epochs, "lr": 0.05},
+            "shadow": {"defense": shadow, "count": 1},
+            "seed": seed,
+            "device": "auto",
+            "paths": {"output_dir": str(folder)},
+        },
+        "target": {"train_acc": train_acc, "test_acc": test_acc},
+        "defense": {"name": defense, **params},
+        "shadow": {"defense": shadow, "count": 1, "adaptive": shadow == "same"},
+        "attacks": {
+            a: {
+                "auc": v,
+                "acc": v,
+                "tpr_at_0.1%fpr": None,
+                "tpr_at_1%fpr": 0.01,
+                "advantage": 2 * v - 1,
+            }
+            for a, v in aucs.items()
+        },
+        "models": {
+            "target": {"cache_hit": False, "seconds": 1.0},
+            "shadow0": {"cache_hit": True, "seconds": 0.1},
+        },
+        "timing": {"train_target": 1.0, "attacks": 0.5},
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+    if scores:
+        rng = np.random.default_rng(seed)
+        member = np.r_[np.ones(200, bool), np.zeros(100, bool)]
+        loss = np.where(member, rng.exponential(0.3, 300), rng.exponential(1.5, 300))
+        np.savez(
+            folder / "scores.npz",
+            member=member,
+            target_loss=loss,
+            **{a: -loss + rng.normal(0, 0.1, 300) for a in aucs},
+        )
+    return folder
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """none x 2 seeds, relaxloss alpha 0.5 x 2 seeds, relaxloss alpha 1.0 x 1 seed, plus a
+    failed job, one that stopped early, and one with a damaged results.json."""
+    s = tmp_path / "sweep"
+    write_run(s / "0", seed=0, test_acc=0.70, aucs={"loss": 0.80, "m_entropy": 0.90})
+    write_run(s / "1", seed=1, test_acc=0.72, aucs={"loss": 0.84, "m_entropy": 0.86})
+    write_run(
+        s / "2",
+        seed=0,
+        test_acc=0.68,
+        aucs={"loss": 0.60, "m_entropy": 0.62},
+        defense="relaxloss",
+        params={"alpha": 0.5},
+        train_acc=0.9,
+    )
+    write_run(
+        s / "3",
+        seed=1,
+        test_acc=0.66,
+        aucs={"loss": 0.56, "m_entropy": 0.58},
+        defense="relaxloss",
+        params={"alpha": 0.5},
+        train_acc=0.8,
+    )
+    write_run(
+        s / "10",
+        seed=0,
+        test_acc=0.60,
+        aucs={"loss": 0.52, "m_entropy": 0.53},
+        defense="relaxloss",
+        params={"alpha": 1.0},
+    )
+    (s / "4" / ".hydra").mkdir(parents=True)
+    (s / "4" / "error.json").write_text(json.dumps({"error": "DivergenceError: loss is nan"}))
+    (s / "5" / ".hydra").mkdir(parents=True)
+    (s / "6" / ".hydra").mkdir(parents=True)
+    (s / "6" / "results.json").write_text("{")
+    return s
+
+
+def test_groups_and_mean_std_by_hand(sweep):
+    c = collect([sweep])
+    assert len(c.runs) == 5
+    assert [g.approach for g in c.groups] == [
+        "none",
+        "relaxloss (alpha=0.5)",
+        "relaxloss (alpha=1)",
+    ]
+    none, rl05, rl1 = c.groups
+    # mean(0.70, 0.72) = 0.71; sample std = sqrt(2 * 0.01^2 / (2 - 1)) = 0.014142
+    assert none.mean("test_acc") == pytest.approx(0.71)
+    assert none.std("test_acc") == pytest.approx(0.0141421, abs=1e-6)
+    # loss AUC 0.80, 0.84 -> 0.82 +- sqrt(2 * 0.02^2) = 0.028284
+    assert none.mean("loss.auc") == pytest.approx(0.82)
+    assert none.std("loss.auc") == pytest.approx(0.0282843, abs=1e-6)
+    assert rl05.mean("train_acc") == pytest.approx(0.85) and rl05.std("train_acc") == pytest.approx(
+        0.0707107, abs=1e-6
+    )
+    assert rl1.n == 1 and rl1.std("test_acc") is None
+    assert c.attacks == ["loss", "m_entropy"] and c.param_cols == ["defense.alpha"]
+    # the output folder differs in every run and must not split the groups
+    assert c.settings == []
+    assert {(Path(j.path).name, j.status) for j in c.problems} == {
+        ("4", "failed"),
+        ("5", "incomplete"),
+        ("6", "unreadable"),
+    }
+
+
+def test_report_writes_every_file_and_is_idempotent(sweep, capsys):
+    assert report.main([str(sweep)]) == 0
+    err = capsys.readouterr().err
+    assert "failed" in err and "DivergenceError" in err and "incomplete" in err
+    first = {name: (sweep / name).read_bytes() for name in OUTPUTS}
+    assert all(len(b) > 0 for b in first.values())
+
+    md = first["summary.md"].decode()
+    assert "| none | mlp | 2 | 100.0 ± 0.0 | 71.0 ± 1.4 | 0.820 ± 0.028 | 0.880 ± 0.028 |" in md
+    assert "| relaxloss (alpha=0.5) | mlp | 2 | 85.0 ± 7.1 | 67.0 ± 1.4 | 0.580 ± 0.028 |" in md
+    assert "| relaxloss (alpha=1) | mlp | 1 | 100.0 | 60.0 | 0.520 | 0.530 |" in md
+    assert "| failed |" in md and "DivergenceError" in md and "| incomplete |" in md
+    tex = first["summary.tex"].decode()
+    assert "71.0 $\\pm$ 1.4" in tex and "m\\_entropy AUC" in tex and "\\toprule" in tex
+
+    rows = list(csv.DictReader(first["summary.csv"].decode().splitlines()))
+    assert len(rows) == 5
+    assert [r["defense.alpha"] for r in rows] == ["", "", "0.5", "0.5", "1.0"]
+    assert (
+        rows[0]["loss.auc"] == "0.8" and rows[0]["cache_hits"] == "1" and rows[0]["models"] == "2"
+    )
+
+    assert report.main([str(sweep)]) == 0
+    for name in ["summary.csv", "summary.md", "summary.tex", "privacy_utility.pdf"]:
+        assert (sweep / name).read_bytes() == first[name], name
+
+
+def test_missing_jobs_from_multirun_yaml(tmp_path):
+    s = tmp_path / "sw"
+    write_run(s / "0", seed=0, test_acc=0.7, aucs={"loss": 0.8})
+    (s / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                        "params": {"defense.alpha": "0.5,1.0"},
+                    },
+                    "overrides": {"task": ["seed=0,1", "defense=none"]},
+                }
+            }
+        )
+    )
+    # job 0 of the rebuilt sweep has overrides {alpha=0.5, seed=0, defense=none}; ours differ
+    (s / "0" / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump(["defense.alpha=0.5", "seed=0", "defense=none"])
+    )
+    missing = [j for j in find_jobs([s]) if j.status == "missing"]
+    assert [j.overrides for j in missing] == [
+        ["defense.alpha=0.5", "seed=1", "defense=none"],
+        ["defense.alpha=1.0", "seed=0", "defense=none"],
+        ["defense.alpha=1.0", "seed=1", "defense=none"],
+    ]
+    assert report.main([str(s), "--no-pdf"]) == 0
+    assert "| missing |" in (s / "summary.md").read_text()
+
+
+def test_settings_that_vary_split_rows_and_duplicates_count_once(tmp_path):
+    write_run(tmp_path / "a" / "0", seed=0, test_acc=0.60, aucs={"loss": 0.6}, epochs=10)
+    write_run(tmp_path / "a" / "1", seed=0, test_acc=0.70, aucs={"loss": 0.8}, epochs=60)
+    write_run(tmp_path / "b" / "0", seed=0, test_acc=0.70, aucs={"loss": 0.8}, epochs=60)
+    c = collect([tmp_path / "a", tmp_path / "b"])
+    assert c.settings == ["trainer.epochs"]
+    assert [(g.setting["trainer.epochs"], g.n) for g in c.groups] == [(10, 1), (60, 1)]
+    assert [j.status for j in c.problems] == ["duplicate"]
+
+
+def test_curves_one_line_per_defense_across_its_parameter(tmp_path):
+    for i, (alpha, beta, acc, auc) in enumerate(
+        [(1.0, 1, 0.60, 0.55), (0.5, 1, 0.65, 0.60), (0.5, 2, 0.66, 0.62), (1.0, 2, 0.61, 0.56)]
+    ):
+        write_run(
+            tmp_path / f"c{i}",
+            seed=0,
+            test_acc=acc,
+            aucs={"loss": auc},
+            defense="ccl",
+            params={"alpha": alpha, "beta": beta, "variant": "v1"},
+            scores=False,
+        )
+    write_run(tmp_path / "n0", seed=0, test_acc=0.70, aucs={"loss": 0.8}, scores=False)
+    c = collect([tmp_path])
+    lines = curves(c.groups, c.settings)
+    assert [(cv.label, cv.swept) for cv in lines] == [
+        ("none", None),
+        ("ccl (beta=1)", "defense.alpha"),
+        ("ccl (beta=2)", "defense.alpha"),
+    ]
+    assert [g.params["alpha"] for g in lines[1].points] == [0.5, 1.0]
+    assert no_defense(c.groups).defense == "none"
+    assert report.main([str(tmp_path), "--no-pdf"]) == 0
+    # no scores.npz anywhere: the tables and the privacy-utility plot, no ROC / histograms
+    assert (tmp_path / "privacy_utility.png").exists() and not (tmp_path / "roc.png").exists()
+
+
+def test_no_defense_is_the_best_accuracy_of_a_swept_none(tmp_path):
+    for i, (epochs, acc) in enumerate([(5, 0.60), (20, 0.72), (60, 0.70)]):
+        write_run(
+            tmp_path / str(i),
+            seed=0,
+            test_acc=acc,
+            aucs={"loss": 0.6 + 0.05 * i},
+            epochs=epochs,
+            scores=False,
+        )
+    c = collect([tmp_path])
+    assert no_defense(c.groups).setting == {"trainer.epochs": 20}
+    assert [cv.swept for cv in curves(c.groups, c.settings)] == ["trainer.epochs"]
+
+
+def test_select_limits_the_per_run_plots(sweep):
+    c = collect([sweep])
+    assert [g.approach for g in report.choose(c, ["defense.alpha=0.5"], 6)] == [
+        "relaxloss (alpha=0.5)"
+    ]
+    # over the limit: the undefended setting, then the others evenly spaced from the first
+    assert [g.approach for g in report.choose(c, [], 2)] == ["none", "relaxloss (alpha=0.5)"]
+    assert len(report.choose(c, ["defense=relaxloss"], 1)) == 1
+
+
+def test_run_folder_report_goes_to_a_subfolder_and_bad_input_is_refused(tmp_path, capsys):
+    run = write_run(tmp_path / "run", seed=0, test_acc=0.7, aucs={"loss": 0.8})
+    (run / "summary.md").write_text("the run's own table")
+    assert report.main([str(run), "--no-pdf"]) == 0
+    assert (run / "summary.md").read_text() == "the run's own table"
+    assert (run / "report" / "summary.md").exists() and (run / "report" / "roc.png").exists()
+    assert report.main([str(tmp_path / "nope")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert report.main([str(tmp_path / "empty")]) == 1
+    assert "no completed run" in capsys.readouterr().err
+
+
+def test_tex_escape():
+    assert tex_escape("a_b & 5% #1 {x}") == r"a\_b \& 5\% \#1 \{x\}"
