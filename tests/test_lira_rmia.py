@@ -191,3 +191,36 @@ def test_bad_parameters_name_the_key(cls, kw, key):
     with pytest.raises(ConfigError) as err:
         cls(**kw)
     assert err.value.key == key
+
+
+def test_attack_cache_key_covers_reference_signals_and_population(tmp_path):
+    from mia_bench.cache import ModelCache, attack_outputs
+
+    cache = ModelCache(tmp_path, kind="attacks")
+    ref, rng = _reference()
+    q = np.arange(20)
+    target = _audited(ref, rng, q, rng.random(20) < 0.5)
+    shadow = _audited(ref, rng, np.arange(20, 40), rng.random(20) < 0.5)
+
+    def run(reference, tgt):
+        att = LiRA(num_models=8)
+        att.name = "lira"
+        att.set_reference(reference)
+        return attack_outputs(cache, att, {"num_models": 8}, 0, [shadow], tgt)
+
+    first, again = run(ref, target), run(ref, target)
+    assert not first[2] and again[2]
+    np.testing.assert_array_equal(first[0]["lira_online"], again[0]["lira_online"])
+    # other reference models, same audited signals: recomputed, different scores
+    other_ref, _ = _reference(seed=5)
+    other = run(other_ref, target)
+    assert not other[2]
+    assert not np.array_equal(other[0]["lira_online"], first[0]["lira_online"])
+    # same queries and logits but another population view: recomputed
+    moved = Signals(
+        target.logits,
+        target.labels,
+        target.member,
+        population=PopulationView(q + 1, target.population.logits),
+    )
+    assert not run(ref, moved)[2]

@@ -23,6 +23,11 @@ class Attack:
     def result_names(self) -> list[str]:
         return [self.name]
 
+    def cache_inputs(self) -> dict[str, np.ndarray]:
+        """Arrays besides the shadow / target signals that the results depend on; they join
+        the attack-cache key (mia_bench.cache.attack_outputs)."""
+        return {}
+
     def fit(self, shadow: list[Signals]) -> None:
         """Learn from shadow models' signals, whose `member` flags the attacker knows."""
         raise NotImplementedError
@@ -65,6 +70,17 @@ class ReferenceAttack(Attack):
                 f"{self.name}: expected {self.num_models} reference models, got {ref.num_models}"
             )
         self.ref = ref
+
+    def cache_inputs(self) -> dict[str, np.ndarray]:
+        if self.ref is None:
+            return {}
+        r = self.ref
+        return {
+            "ref.keep": r.keep,
+            "ref.labels": r.labels,
+            "ref.log_py": r.log_py,
+            "ref.phi": r.phi,
+        }
 
     def scores(self, s: Signals) -> dict[str, np.ndarray]:
         """One score per query of `s` and result name, from `s.population` and `self.ref`."""
