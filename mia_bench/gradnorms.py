@@ -114,8 +114,11 @@ def _input_grad_norms(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tenso
 
 
 def _vnorm(t: Tensor, ord: int) -> Tensor:
-    """Row-wise norm of a (B, ...) tensor without an abs()/square() temporary."""
-    return torch.linalg.vector_norm(t.reshape(len(t), -1), ord, dim=1)
+    """Row-wise l1 or l2 norm of a (B, ...) tensor. Written as sums because torch's sum
+    reduces in cascades, while `torch.linalg.vector_norm` loses accuracy on long fp32 rows on
+    the CPU (relative error 4e-5 on 2.4M elements, the size of one ResNet-18 layer)."""
+    t = t.reshape(len(t), -1)
+    return t.abs().sum(1) if ord == 1 else t.square().sum(1).sqrt()
 
 
 # -- Grad-w -------------------------------------------------------------------------------------

@@ -99,6 +99,20 @@ def test_conv_paths_match_loop(groups, size):
     assert_matches(model, x, y, "params", chunk_size=4)
 
 
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "vgg11_bn", "wrn28_2", "densenet121"])
+def test_repo_image_models_match_loop(name):
+    """Residual additions, in-place ReLUs, concatenations, 1x1 shortcuts: every layer of the
+    repo's image models takes a closed form, and the sums stay accurate over long layers."""
+    from omegaconf import OmegaConf
+
+    from mia_bench.models import build_model
+
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model(OmegaConf.load(f"conf/model/{name}.yaml"), (3, 32, 32), 10))
+    x, y = torch.randn(2, 3, 32, 32), torch.randint(0, 10, (2,))
+    assert_matches(model, x, y, "params")
+
+
 class _Odd(nn.Module):
     """Layers without a closed form (fallback) next to ones with a closed form, plus the cases
     that break layer identities: a module used twice, a tied weight, an in-place ReLU after a
