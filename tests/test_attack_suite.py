@@ -37,6 +37,15 @@ def _run(cfg, out):
     return pipeline.run(cfg, out)
 
 
+def _sizes(run_dir):
+    """(target queries, shadow-0 queries, population) from the run's split.npz."""
+    with np.load(run_dir / "split.npz") as z:
+        target = len(z["target_train"]) + len(z["target_test"])
+        shadow = len(z["shadow0_train"]) + len(z["shadow0_test"])
+        parts = [z[k] for k in z.files if k != "reference"]
+    return target, shadow, len(np.unique(np.concatenate(parts)))
+
+
 def _tpr_at(member, scores, level):
     """Independent: sklearn's ROC with every threshold kept."""
     fpr, tpr, _ = roc_curve(member, scores, drop_intermediate=False)
@@ -54,13 +63,14 @@ def test_every_attack_end_to_end_agrees_with_sklearn(cfg_factory, tmp_path):
         assert m["tpr_at_1%fpr"] == pytest.approx(_tpr_at(z["member"], z[name], 0.01), abs=1e-12), (
             name
         )
-        # 200 non-members cannot resolve 0.1% FPR
+        # fewer than 1000 non-members cannot resolve 0.1% FPR
         assert n_neg < 1000 and m["tpr_at_0.1%fpr"] is None
         assert 0 <= m["acc"] <= 1
-    assert res["reference"] == {"num_models": 4, "population": 1200, "defense": "same"}
+    n_pop = _sizes(tmp_path / "r")[2]
+    assert res["reference"] == {"num_models": 4, "population": n_pop, "defense": "same"}
     assert {f"reference{i}" for i in range(4)} <= set(res["models"])
     with np.load(tmp_path / "r" / "reference.npz") as ref:
-        assert ref["keep"].shape == (4, 1200) and (ref["keep"].sum(0) == 2).all()
+        assert ref["keep"].shape == (4, n_pop) and (ref["keep"].sum(0) == 2).all()
     # an overfit target leaks to the white-box and reference attacks too
     for name in ("grad_w_l2", "lira_online", "rmia"):
         assert disk["attacks"][name]["auc"] > 0.6, name
@@ -80,8 +90,11 @@ def test_signals_only_when_needed_and_once_per_model(cfg_factory, tmp_path, monk
     assert set(res["models"]) == {"target", "shadow0"}  # no reference models trained
 
     _run(cfg_factory(["attack=[grad_x,grad_w]"]), tmp_path / "b")
-    # target (600 queries) and shadow (600): one call per (model, signal), each on all queries
-    assert sorted((wrt, n) for _, wrt, n in calls) == [("inputs", 600)] * 2 + [("params", 600)] * 2
+    n_target, n_shadow, _ = _sizes(tmp_path / "b")
+    # one call per (model, signal), each on all of that model's queries
+    assert sorted((wrt, n) for _, wrt, n in calls) == sorted(
+        [("inputs", n_target), ("inputs", n_shadow), ("params", n_target), ("params", n_shadow)]
+    )
     assert len({m for m, _, _ in calls}) == 2
 
 
@@ -182,9 +195,10 @@ def test_three_shadows_are_pooled(cfg_factory, tmp_path, monkeypatch):
     )
     assert res["shadow"]["count"] == 3
     assert {"shadow0", "shadow1", "shadow2"} <= set(res["models"])
-    # each shadow trains on a random half of the 600-sample shadow pool; the loss attack fits
-    # its thresholds on all three shadows' signals
-    assert seen == [[(600, 300)] * 3]
+    # each shadow trains on a random half of the shadow pool; the loss attack fits its
+    # thresholds on all three shadows' signals
+    _, pool, n_pop = _sizes(tmp_path / "r")
+    assert seen == [[(pool, pool // 2)] * 3]
     assert set(res["attacks"]) == {
         "loss",
         "nn",
@@ -193,8 +207,8 @@ def test_three_shadows_are_pooled(cfg_factory, tmp_path, monkeypatch):
         "lira_online",
         "lira_offline",
     }
-    # the reference population is the target's queries and the shadow pool, as with one shadow
-    assert res["reference"]["population"] == 1200
+    # the reference population is the target's queries and the shadow pool
+    assert res["reference"]["population"] == n_pop == _sizes(tmp_path / "r")[0] + pool
 
 
 def test_reference_models_can_be_trained_stacked(cfg_factory, tmp_path, monkeypatch):
