@@ -66,6 +66,14 @@ class ModelCache:
         d = self.root / key[:2]
         return d / f"{key}.pt", d / f"{key}.json", d / f"{key}.lock"
 
+    def checkpoint_path(self, spec: dict[str, Any]) -> Path | None:
+        """Where a half-trained model of `spec` keeps its per-epoch checkpoint (None without
+        a cache: nothing would find it again)."""
+        if not self.enabled:
+            return None
+        pt, _, _ = self._paths(spec_key(spec))
+        return pt.with_suffix(".ckpt")
+
     def load(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(state, meta) of a complete, intact entry; None if absent. A corrupt entry is
         reported and removed so that it is rebuilt."""

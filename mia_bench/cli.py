@@ -61,7 +61,8 @@ def main(cfg: DictConfig) -> float | None:
     from mia_bench.summary import format_summary
 
     if multirun:
-        best = max((m["auc"] for m in results["attacks"].values()), default=float("nan"))
+        aucs = [m["auc"] for m in results["attacks"].values() if m["auc"] is not None]
+        best = max(aucs, default=float("nan"))
         log.info(
             "job %s done: %s | test acc %.3f | max AUC %.3f | %s",
             job,

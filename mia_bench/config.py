@@ -82,6 +82,8 @@ def validate(cfg: DictConfig) -> None:
             "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
         )
     _validate_speed(cfg)
+    if "checkpoint_every" in cfg.trainer:
+        _int(cfg, "trainer.checkpoint_every", 0)
     _choice(cfg, "shadow.defense", ["same", "none"])
     _int(cfg, "shadow.count", 1)
     if not cfg.get("attack"):

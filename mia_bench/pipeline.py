@@ -11,6 +11,12 @@
    population (mia_bench/reference_models.py) and add each audited model's population view;
 4. every attack fits on the shadow signals and scores the target's queries;
 5. metrics -> results.json, scores.npz, summary.md.
+
+Defenses hook in without the protocol knowing which one runs: each model's defense gets a
+`DefenseContext` (reference fold, teachers through the cache; `defense_context.py`) and an
+`after_training` call once the model is final; a defense with `snapshot_epochs` (early
+stopping) has every snapshot evaluated as one more point (`checkpoints.py`); attacks that
+need a signal the target's defense blocks are reported as not applicable.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import logging
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +38,24 @@ from omegaconf import DictConfig, OmegaConf
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
 from mia_bench.cache import ModelCache, attack_outputs, indices_digest
+from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_summary
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
+from mia_bench.defense_context import (
+    auxiliary_models,
+    build_context,
+    check_defense,
+    training_config,
+    trains_alone,
+)
 from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
 from mia_bench.reference_models import ReferenceModels, reference_model_count
+from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
 from mia_bench.training import predict_logits, train_model
@@ -80,6 +95,8 @@ class TrainedModel:
     cache_hit: bool
     seconds: float
     epoch_loss: list[float]
+    # epoch count -> state_dict, for defenses with `snapshot_epochs` (early stopping)
+    snapshots: dict[int, dict] = field(default_factory=dict)
 
 
 def _container(node: Any) -> Any:
@@ -99,10 +116,19 @@ class Experiment:
             cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)), kind="attacks"
         )
         self.progress = bool(cfg.get("progress", True))
+        # (role, defense config) -> teacher model, filled by `DefenseContext.teacher`
+        self.teachers: dict[tuple[str, str], TrainedModel] = {}
+        # attack result name -> why the target's defense cannot be attacked by it
+        self.not_applicable: dict[str, str] = {}
+        # LiRA / RMIA reference models, trained by `reference_models` when selected
+        self.refs: ReferenceModels | None = None
+        self.needs: frozenset[str] = frozenset()
+        self.num_reference: int | None = None
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
         cfg = self.cfg
+        check_writable(self.out)
         with self.stages("data"):
             self.data: TensorData = load_dataset(cfg.dataset, cfg.paths.data_dir)
         aug = cfg.dataset.get("augment") or {}
@@ -120,49 +146,60 @@ class Experiment:
         probe = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
         self.defense_cfg = cfg.defense
         self.shadow_defense_cfg = cfg.defense if cfg.shadow.defense == "same" else NO_DEFENSE
+        self.feature_dim = probe.feature_dim
         for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
             build(dcfg, self.data.num_classes, probe.feature_dim)
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
-        # signals are computed only when an attack reads them
+        defense = build(self.defense_cfg, self.data.num_classes, probe.feature_dim)
+        self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
+        # signals are computed only when an attack that runs reads them
         self.needs: frozenset[str] = frozenset().union(*(a.needs for a in self.attacks))
         self.num_reference = reference_model_count(self.attacks)
-        blocked = build(self.defense_cfg, self.data.num_classes, probe.feature_dim).blocks_signals
-        for a in self.attacks:
-            if a.needs & blocked:
-                raise ConfigError(
-                    f"attack.{a.name}",
-                    f"needs {sorted(a.needs & blocked)}, which defense {cfg.defense.name} cannot give",
-                )
 
     # -- training ---------------------------------------------------------------------------
     def _build(
-        self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray
+        self,
+        role: str,
+        defense_cfg: DictConfig,
+        train_idx: np.ndarray,
+        test_idx: np.ndarray | None = None,
     ) -> tuple[int, Classifier, Defense, dict]:
-        """(seed, fresh model, fresh defense, cache spec) of one model role."""
+        """(seed, fresh model, fresh defense with its DefenseContext, cache spec) of one role."""
         cfg, data = self.cfg, self.data
         seed = derive_seed(cfg.seed, role)
         torch.manual_seed(seed)
         model = build_model(cfg.model, data.input_shape, data.num_classes)
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
+        defense.attach(build_context(self, role, seed, train_idx, test_idx))
         trainer = _container(cfg.trainer)
-        trainer.pop("stack", None)  # stacked or alone, a model is cached under one key
+        # Stacked or alone, checkpointed or not, a model is cached under one key.
+        trainer.pop("stack", None)
+        trainer.pop("checkpoint_every", None)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
             "trainer": trainer,
-            "defense": _container(defense_cfg),
+            "defense": training_config(defense, defense_cfg),
             "seed": seed,
             "role": role,
         }
+        if defense.uses_reference:
+            spec["reference_indices"] = indices_digest(self.split.reference)
         return seed, model, defense, spec
 
     def train(
         self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
     ) -> TrainedModel:
         cfg, data = self.cfg, self.data
-        seed, model, defense, spec = self._build(role, defense_cfg, train_idx)
+        seed, model, defense, spec = self._build(role, defense_cfg, train_idx, test_idx)
+        ckpt_path = self.cache.checkpoint_path(spec)
+        checkpointer = (
+            Checkpointer(ckpt_path, int(cfg.trainer.get("checkpoint_every", 0)))
+            if ckpt_path is not None
+            else None
+        )
 
         def make() -> tuple[dict, dict]:
             log = train_model(
@@ -176,17 +213,25 @@ class Experiment:
                 device=self.device,
                 desc=role,
                 progress=self.progress,
+                snapshot_epochs=defense.snapshot_epochs,
+                checkpointer=checkpointer,
             )
             state = {"model": model.state_dict(), "defense": defense.state_dict()}
+            if log.snapshots:
+                state["snapshots"] = {str(e): sd for e, sd in log.snapshots.items()}
             return state, {"seconds": log.seconds, "epoch_loss": log.epoch_loss}
 
         t0 = time.perf_counter()
         state, meta, hit = self.cache.get_or_make(spec, make)
+        if checkpointer is not None:
+            checkpointer.clear()  # the finished model is stored; its checkpoint is spent
         if hit:
             model.load_state_dict(state["model"])
             defense.load_state_dict(state["defense"])
         model.to(self.device).eval()
         defense.to(self.device).eval()
+        defense.after_training(model, defense.ctx)
+        snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
             role,
             model,
@@ -196,6 +241,7 @@ class Experiment:
             hit,
             time.perf_counter() - t0,
             meta.get("epoch_loss", []),
+            snapshots,
         )
 
     def train_many(
@@ -204,7 +250,7 @@ class Experiment:
         """Models (role, train_idx, test_idx) with one defense config; with `trainer.stack` > 1
         they are trained in groups of that size side by side (mia_bench.stacked)."""
         stack = int(self.cfg.trainer.get("stack", 1))
-        if stack <= 1:
+        if stack <= 1 or trains_alone(build(defense_cfg, self.data.num_classes, self.feature_dim)):
             return [self.train(role, defense_cfg, tr, te) for role, tr, te in jobs]
         from mia_bench.stacked import train_group
 
@@ -217,7 +263,7 @@ class Experiment:
         """Signals of a model on its own members (train set) and non-members (test set)."""
         idx = np.concatenate([tm.train_idx, tm.test_idx])
         member = np.r_[np.ones(len(tm.train_idx), bool), np.zeros(len(tm.test_idx), bool)]
-        return compute_signals(
+        sig = compute_signals(
             tm.model,
             self.data.x[idx],
             self.data.y[idx],
@@ -228,6 +274,9 @@ class Experiment:
             batch_size=int(self.cfg.trainer.eval_batch_size),
             needs=self.needs,
         )
+        if self.refs is not None:
+            self.refs.attach(tm, sig)
+        return sig
 
     def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
         """What the attacker sees: the model's logits on samples idx, after the defense's
@@ -247,24 +296,18 @@ class Experiment:
         pred = self.logits(tm, idx).argmax(1)
         return float((pred == self.data.y[idx].numpy()).mean())
 
-    def reference_models(
-        self, audited: list[tuple[TrainedModel, Signals]]
-    ) -> ReferenceModels | None:
-        """Train the reference models shared by LiRA / RMIA (if selected), give every audited
-        model's signals its view of their population, and hand their outputs to the attacks."""
+    def reference_models(self) -> ReferenceModels | None:
+        """Train the reference models shared by LiRA / RMIA, if one of them is selected, and
+        hand their outputs to those attacks; `signals` then adds population views."""
         if not self.num_reference:
             return None
         refs = ReferenceModels(self, self.num_reference)
-        with self.stages("train_reference"):
-            ref_sig = refs.train()
-        with self.stages("signals"):
-            for tm, sig in audited:
-                refs.attach(tm, sig)
-        for attack in self.attacks:
-            if "reference" in attack.needs:
-                attack.set_reference(ref_sig)
+        refs.train()
         refs.save(self.out / "reference.npz")
         return refs
+
+    def reference_list(self) -> list[TrainedModel]:
+        return self.refs.models if self.refs is not None else []
 
     # -- the protocol ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -276,26 +319,16 @@ class Experiment:
         with self.stages("train_shadows"):
             jobs = [(f"shadow{i}", tr, te) for i, (tr, te) in enumerate(split.shadows)]
             shadows = self.train_many(jobs, self.shadow_defense_cfg)
+        if self.num_reference:
+            with self.stages("train_reference"):
+                self.refs = self.reference_models()
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
-        refs = self.reference_models([(target, target_sig), *zip(shadows, shadow_sigs)])
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
-        attacks: dict[str, dict] = {}
-        attack_hits: dict[str, bool] = {}
         with self.stages("attacks"):
-            for attack in self.attacks:
-                sc, pred, attack_hits[attack.name] = attack_outputs(
-                    self.attack_cache,
-                    attack,
-                    _container(cfg.attack[attack.name]),
-                    int(cfg.seed),
-                    shadow_sigs,
-                    target_sig,
-                )
-                for name, s in sc.items():
-                    scores[name] = np.asarray(s, dtype=np.float64)
-                    attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+            attacks, attack_scores, attack_hits = self.attack_all(target_sig, shadow_sigs)
+        scores.update(attack_scores)
 
         models = {
             tm.role: {
@@ -305,25 +338,11 @@ class Experiment:
                 "test_acc": self.accuracy(tm, tm.test_idx),
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows, *(refs.models if refs else [])]
+            for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]
         }
-        train_loss, test_loss = (
-            target_sig.loss[target_sig.member],
-            target_sig.loss[~target_sig.member],
-        )
         results = {
             "config": _container(cfg),
-            "target": {
-                "train_acc": models["target"]["train_acc"],
-                "test_acc": models["target"]["test_acc"],
-                "gap": models["target"]["train_acc"] - models["target"]["test_acc"],
-                "train_loss_mean": float(train_loss.mean()),
-                "train_loss_var": float(train_loss.var()),
-                "test_loss_mean": float(test_loss.mean()),
-                "test_loss_var": float(test_loss.var()),
-                "n_members": int(target_sig.member.sum()),
-                "n_nonmembers": int((~target_sig.member).sum()),
-            },
+            "target": target_summary(target_sig),
             "defense": target.defense.describe(),
             "shadow": {
                 "defense": cfg.shadow.defense,
@@ -333,18 +352,23 @@ class Experiment:
             "reference": (
                 {
                     "num_models": self.num_reference,
-                    "population": len(refs.population),
+                    "population": len(self.refs.population),
                     "defense": cfg.shadow.defense,
                 }
-                if refs
+                if self.refs
                 else None
             ),
             "attacks": attacks,
             "models": models,
             "attack_cache_hits": attack_hits,
-            "timing": {k: round(v, 3) for k, v in self.stages.seconds.items()},
+            "timing": {},
             "env": environment(self.device),
         }
+        if target.snapshots:
+            # One point per snapshot; the last one is the final model, i.e. the keys above.
+            with self.stages("checkpoints"):
+                results["checkpoints"] = evaluate_checkpoints(self, target, shadows, results)
+        results["timing"] = {k: round(v, 3) for k, v in self.stages.seconds.items()}
         scores["target_loss"] = target_sig.loss
         atomic_write_npz(self.out / "scores.npz", **scores)
         summary = format_summary(results)
@@ -352,6 +376,31 @@ class Experiment:
         # results.json last: its presence marks a complete run.
         atomic_write_json(self.out / "results.json", results)
         return results
+
+    def attack_all(
+        self, target_sig: Signals, shadow_sigs: list[Signals]
+    ) -> tuple[dict, dict, dict]:
+        """Fit every attack on the shadows and score the target (through the attack cache):
+        (metrics, scores, cache hits) by result name; attacks the defense makes inapplicable
+        get null metrics and the reason."""
+        attacks: dict[str, dict] = {}
+        scores: dict[str, np.ndarray] = {}
+        hits: dict[str, bool] = {}
+        for attack in self.attacks:
+            sc, pred, hits[attack.name] = attack_outputs(
+                self.attack_cache,
+                attack,
+                _container(self.cfg.attack[attack.name]),
+                int(self.cfg.seed),
+                shadow_sigs,
+                target_sig,
+            )
+            for name, s in sc.items():
+                scores[name] = np.asarray(s, dtype=np.float64)
+                attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+        for name, reason in self.not_applicable.items():
+            attacks[name] = not_applicable(reason)
+        return attacks, scores, hits
 
 
 def environment(device: torch.device) -> dict[str, str]:
@@ -374,6 +423,21 @@ def environment(device: torch.device) -> dict[str, str]:
         "device_name": name,
         "threads": str(torch.get_num_threads()),
     }
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, before any training, an output folder that cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            "hydra.run.dir",
+            f"cannot write to the output folder {folder} ({err.strerror}); choose another with "
+            "hydra.run.dir=... (or hydra.sweep.dir=... for -m)",
+        ) from err
 
 
 def completed_results(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any] | None:

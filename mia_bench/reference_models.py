@@ -4,6 +4,7 @@ every attack that needs them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,24 +49,33 @@ class ReferenceModels:
         self.signals: ReferenceSignals | None = None
 
     def train(self) -> ReferenceSignals:
-        """Train (or load from the cache) every reference model and collect its outputs.
-        With `trainer.stack` > 1 they are trained that many at a time, side by side."""
+        """Train (or load from the cache) every reference model, with the shadows' defense,
+        then `collect` their outputs. With `trainer.stack` > 1 they train that many at a time
+        side by side (every model has a training set of the same size)."""
         exp, pop = self.exp, self.population
         jobs = [(f"reference{i}", pop[keep], pop[~keep]) for i, keep in enumerate(self.keep)]
         self.models = exp.train_many(jobs, exp.shadow_defense_cfg)
+        return self.collect()
+
+    def collect(self) -> ReferenceSignals:
+        """Outputs of the reference models as their weights are now, handed to every attack
+        that reads them (called again when checkpoints swap in earlier weights)."""
+        exp, pop = self.exp, self.population
         logits = [exp.logits(tm, pop) for tm in self.models]
         self.signals = ReferenceSignals.from_logits(logits, exp.data.y[pop].numpy(), self.keep)
+        for attack in exp.attacks:
+            if "reference" in attack.needs:
+                attack.set_reference(self.signals)
         return self.signals
 
     def attach(self, tm: TrainedModel, sig: Signals) -> None:
         """Give `sig` (the queries of audited model `tm`) its view of the population."""
         idx = np.concatenate([tm.train_idx, tm.test_idx])
         pos = np.searchsorted(self.population, idx)
-        if np.any(pos >= len(self.population)) or np.any(
-            self.population[np.minimum(pos, len(self.population) - 1)] != idx
-        ):
+        inside = pos < len(self.population)
+        if not inside.all() or np.any(self.population[pos] != idx):
             raise ValueError(f"{tm.role}: some queries are not in the reference population")
         sig.population = PopulationView(index=pos, logits=self.exp.logits(tm, self.population))
 
-    def save(self, path) -> None:
+    def save(self, path: str | Path) -> None:
         atomic_write_npz(path, population=self.population, keep=self.keep)

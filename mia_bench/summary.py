@@ -43,4 +43,32 @@ def format_summary(results: dict[str, Any]) -> str:
             f"| {name} | {_fmt(m['auc'])} | {_fmt(m['acc'])} | {_fmt(m['tpr_at_0.1%fpr'])} | "
             f"{_fmt(m['tpr_at_1%fpr'])} | {_fmt(m['advantage'])} |"
         )
+    na = {
+        name: m["not_applicable"]
+        for name, m in results["attacks"].items()
+        if m.get("not_applicable")
+    }
+    if na:
+        lines += ["", *(f"{name}: not applicable ({why})" for name, why in na.items())]
+    if results.get("checkpoints"):
+        lines += ["", *checkpoint_table(results)]
     return "\n".join(lines) + "\n"
+
+
+def checkpoint_table(results: dict[str, Any]) -> list[str]:
+    """Early stopping: one row per checkpoint, attack AUCs side by side."""
+    entries = sorted(results["checkpoints"].values(), key=lambda e: e["epoch"])
+    names = list(entries[0]["attacks"])
+    lines = [
+        "checkpoints (attack AUC per epoch):",
+        "",
+        "| epoch | train acc | test acc | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for e in entries:
+        t = e["target"]
+        aucs = " | ".join(_fmt(e["attacks"][n]["auc"]) for n in names)
+        lines.append(
+            f"| {e['epoch']} | {_fmt(t['train_acc'], True)} | {_fmt(t['test_acc'], True)} | {aucs} |"
+        )
+    return lines

@@ -5,6 +5,11 @@ into batches. The loss of each step is kept on the device (no `.item()` per step
 never stalled waiting for the host. On CUDA, `FastPath` adds bf16 autocast, channels_last,
 cuDNN autotuning and a fused optimiser step; on the CPU it changes nothing, so CPU runs stay
 bit-for-bit repeatable.
+
+A defense can take over parts of the step without the trainer knowing which defense it is:
+`Defense.setup` may return `TrainingParts` (another model wrapper, optimiser, training data or
+batch sampler; DP-SGD and DMP use this), and `snapshot_epochs` keeps copies of the weights
+after given epochs (early stopping).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -20,14 +25,17 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
-from mia_bench.defenses.base import Defense
+from mia_bench.defenses.base import BatchSampler, Defense, TrainingParts
 from mia_bench.errors import DivergenceError
+from mia_bench.resume import Checkpointer
 
 
 @dataclass
 class TrainLog:
     epoch_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # epoch count -> CPU copy of the model's state_dict after that many epochs
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,29 @@ def make_optimizer(
     return torch.optim.SGD(params, **kw)
 
 
+def shuffled_batches(batch_size: int) -> BatchSampler:
+    """The default sampler: each epoch a seeded permutation of the samples, cut into batches
+    of `batch_size` (the last one smaller)."""
+
+    def sample(n: int, gen: torch.Generator) -> Iterable[torch.Tensor]:
+        perm = torch.randperm(n, generator=gen)
+        return (perm[i : i + batch_size] for i in range(0, n, batch_size))
+
+    return sample
+
+
+def _on_device(batches: Iterable[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """All of an epoch's index batches moved to the device in one transfer."""
+    batches = list(batches)
+    if device.type == "cpu" or not batches:
+        return batches
+    return list(torch.cat(batches).to(device).split([len(b) for b in batches]))
+
+
+def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def train_model(
     model: torch.nn.Module,
     defense: Defense,
@@ -104,12 +135,23 @@ def train_model(
     device: torch.device,
     desc: str = "train",
     progress: bool = True,
+    snapshot_epochs: Sequence[int] = (),
+    checkpointer: Checkpointer | None = None,
 ) -> TrainLog:
     """Train `model` in place on (x, y) for `cfg.epochs` epochs with the defense's objective.
 
     SGD with momentum and weight decay; the learning rate is multiplied by `gamma` at each
     epoch in `milestones` (torch's MultiStepLR, stepped once per epoch). `FastPath` settings
     apply on CUDA.
+
+    `snapshot_epochs`: epoch counts (1 = after the first epoch, at most `cfg.epochs`) after
+    which a CPU copy of `model.state_dict()` is kept in `TrainLog.snapshots`. Training then
+    stops after the largest of them, since nothing later would be evaluated; the learning-rate
+    schedule is the one of a full run, so each snapshot is the checkpoint a run of
+    `cfg.epochs` epochs passes through.
+
+    `checkpointer`: resume from its file if there is one, and write one every
+    `checkpointer.every` epochs (mia_bench.resume), unless the defense is not `resumable`.
     """
     import time
 
@@ -122,51 +164,78 @@ def train_model(
     sched = torch.optim.lr_scheduler.MultiStepLR(
         opt, milestones=list(cfg.milestones), gamma=cfg.gamma
     )
-    defense.setup(model, opt, (x, y))
+    parts = defense.setup(model, opt, (x, y)) or TrainingParts()
+    net = parts.model if parts.model is not None else model
+    step_opt = parts.optimizer if parts.optimizer is not None else opt
+    if parts.data is not None:
+        x, y = (t.to(device) for t in parts.data)
+    batches = parts.batches or shuffled_batches(int(cfg.batch_size))
     extra = defense.extra_optimizers()
     gen = torch.Generator(device="cpu").manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed)
-    n, bs = len(y), int(cfg.batch_size)
+    snaps = {int(e) for e in snapshot_epochs}
+    epochs = max(snaps) if snaps else int(cfg.epochs)
     log = TrainLog()
-    forward = fast.forward(model.forward_with_features if defense.needs_features else model)
+    resume = checkpointer if checkpointer is not None and checkpointer.active() else None
+    if resume is not None and not defense.resumable:
+        resume = None
+    state_parts = {
+        "model": model,
+        "defense": defense,
+        "optimizers": [step_opt, *extra],
+        "scheduler": sched,
+        "generators": [gen, aug_gen],
+    }
+    start = 0
+    if resume is not None:
+        start, log.epoch_loss, log.snapshots = resume.restore(**state_parts)
+    forward = fast.forward(net.forward_with_features if defense.needs_features else net)
     bar = tqdm(
-        range(cfg.epochs),
+        range(start, epochs),
         desc=desc,
         disable=not (progress and sys.stderr.isatty()),
         leave=False,
         dynamic_ncols=True,
     )
     for epoch in bar:
-        perm = torch.randperm(n, generator=gen).to(device)
         total = torch.zeros((), device=device)
-        for start in range(0, n, bs):
-            idx = perm[start : start + bs]
+        seen = 0
+        for idx in _on_device(batches(len(y), gen), device):
             xb = fast.batch(preprocess(x[idx], train=True, generator=aug_gen))
             yb = y[idx]
+            kw = {"inputs": xb} if defense.needs_inputs else {}
             with fast.autocast(device):
                 if defense.needs_features:
                     logits, feats = forward(xb)
                 else:
                     logits, feats = forward(xb), None
-                loss = defense.loss(logits, yb, epoch=epoch, features=feats)
-            opt.zero_grad(set_to_none=True)
+                loss = defense.loss(logits, yb, epoch=epoch, features=feats, **kw)
+            step_opt.zero_grad(set_to_none=True)
             for o in extra:
                 o.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            step_opt.step()
             for o in extra:
                 o.step()
             total += loss.detach() * len(idx)
+            seen += len(idx)
         sched.step()
-        mean_loss = float(total) / n  # one host sync per epoch
+        mean_loss = float(total) / max(seen, 1)  # one host sync per epoch
         if not math.isfinite(mean_loss):
             raise DivergenceError(
                 f"{desc}: loss is {mean_loss} at epoch {epoch} with defense "
                 f"{defense.describe()}; lower trainer.lr or change the defense's parameters"
             )
         log.epoch_loss.append(mean_loss)
+        if epoch + 1 in snaps:
+            log.snapshots[epoch + 1] = _state_copy(model)
+        if resume is not None and (epoch + 1) % resume.every == 0 and epoch + 1 < epochs:
+            resume.save(
+                epoch + 1, epoch_loss=log.epoch_loss, snapshots=log.snapshots, **state_parts
+            )
         bar.set_postfix(loss=f"{mean_loss:.4f}")
     bar.close()
+    defense.end_training()
     model.eval()
     defense.eval()
     log.seconds = time.perf_counter() - t0

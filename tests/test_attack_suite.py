@@ -105,12 +105,28 @@ class GradBlockingDefense(NoDefense):
     blocks_signals = frozenset({"grad_w"})
 
 
-def test_defense_that_blocks_gradients_refuses_grad_attacks(cfg_factory):
-    cfg = cfg_factory(["attack=[loss,grad_w]"])
+def test_defense_that_blocks_gradients_makes_grad_attacks_not_applicable(
+    cfg_factory, tmp_path, monkeypatch
+):
+    calls = []
+    real = signals_mod.per_sample_grad_norms
+
+    def counting(*args, **kw):
+        calls.append(args[3])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(signals_mod, "per_sample_grad_norms", counting)
+    cfg = cfg_factory(["attack=[loss,grad_x,grad_w]"])
     cfg.defense = {"name": "blocking", "_target_": f"{__name__}.GradBlockingDefense"}
-    with pytest.raises(ConfigError) as err:
-        pipeline.Experiment(cfg, "unused").prepare()
-    assert err.value.key == "attack.grad_w"
+    res = _run(cfg, tmp_path / "r")
+    for name in ("grad_w_l1", "grad_w_l2"):
+        assert (
+            res["attacks"][name]["auc"] is None
+            and "grad_w" in res["attacks"][name]["not_applicable"]
+        )
+    assert res["attacks"]["grad_x_l2"]["auc"] > 0.5 and res["attacks"]["loss"]["auc"] > 0.5
+    # the blocked signal is never computed; the other one is, for the target and the shadow
+    assert sorted(calls) == ["inputs", "inputs"]
 
 
 class HalfCE(NoDefense):
@@ -143,6 +159,25 @@ def test_reference_models_follow_the_shadow_defense(
     assert seen["reference0"] == seen["reference1"] == seen["shadow0"] == expected
 
 
+def test_early_stopping_checkpoints_rewind_the_reference_models(cfg_factory, tmp_path):
+    """With a defense that keeps snapshots, every checkpoint is attacked with reference models
+    of the same epoch (trained with the same defense), as the shadows are."""
+    over = ["defense=early_stopping", "defense.epochs=[2,8]", "attack=[loss,lira]"]
+    res = _run(cfg_factory([*over, "attack.lira.num_models=2"]), tmp_path / "r")
+    early, final = res["checkpoints"]["2"]["attacks"], res["checkpoints"]["8"]["attacks"]
+    assert final == res["attacks"]
+    assert early["lira_online"]["auc"] != final["lira_online"]["auc"]
+    # recomputing the early checkpoint by hand: every model at epoch 2 gives the same numbers
+    short = [
+        "defense=early_stopping",
+        "defense.epochs=[2]",
+        "trainer.epochs=2",
+        "attack=[loss,lira]",
+    ]
+    alone = _run(cfg_factory([*short, "attack.lira.num_models=2", "cache=false"]), tmp_path / "s")
+    assert alone["attacks"]["lira_online"] == early["lira_online"]
+
+
 def test_reference_models_are_cached_and_shared(cfg_factory, tmp_path):
     a = _run(cfg_factory(["attack=[lira,rmia]", "attack.lira.num_models=2"]), tmp_path / "a")
     assert not a["models"]["reference0"]["cache_hit"]
@@ -170,7 +205,7 @@ def test_reference_model_counts_must_agree(cfg_factory):
         ("attack.lira.num_models=3", "attack.lira.num_models"),
         ("attack.lira.variance=median", "attack.lira.variance"),
         ("attack.rmia.a=2", "attack.rmia.a"),
-        ("attack.grad_w.signal=grad_q", "attack.grad_w"),
+        ("attack.grad_w.signal=grad_q", "attack.grad_w.signal"),
     ],
 )
 def test_bad_attack_settings_name_the_key(cfg_factory, override, key):

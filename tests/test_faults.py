@@ -136,3 +136,40 @@ def test_rerun_in_same_folder_skips_complete_job(cfg_factory, tmp_path, monkeypa
     monkeypatch.undo()
     other = _run(cfg_factory(["seed=5"]), tmp_path / "r")
     assert other["config"]["seed"] == 5
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("dataset.n_samples=abc", "dataset.n_samples"),
+        ("dataset.flip_y=2.0", "dataset.flip_y"),
+        ("attack.nn.epochs=-1", "attack.nn.epochs"),
+        ("attack.nn.lr=0", "attack.nn.lr"),
+        ("attack.loss.thresholds=sometimes", "attack.loss.thresholds"),
+        ("defense=relaxloss defense.alpha=abc", "defense.alpha"),
+        ("model=resnet20", "model"),
+    ],
+)
+def test_bad_input_is_refused_before_training(cfg_factory, tmp_path, override, key, monkeypatch):
+    from mia_bench import training
+    from mia_bench.errors import ConfigError
+
+    def no_training(*a, **k):
+        raise AssertionError("training started despite bad input")
+
+    monkeypatch.setattr(training, "train_model", no_training)
+    monkeypatch.setattr(pipeline, "train_model", no_training)
+    cfg = cfg_factory(override.split())
+    with pytest.raises(ConfigError) as err:
+        _run(cfg, tmp_path / "r")
+    assert err.value.key == key
+
+
+def test_unwritable_output_folder_is_refused_before_training(cfg_factory, tmp_path):
+    from mia_bench.errors import ConfigError
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="hydra.run.dir"):
+        _run(cfg_factory(), blocker / "run")
+    assert not list((tmp_path / "cache").glob("models/*/*.pt"))  # nothing was trained

@@ -25,6 +25,10 @@ def build_attacks(cfg_attack: DictConfig, seed: int = 0) -> list[Attack]:
         except ConfigError as err:  # raised with the parameter's name as key
             raise ConfigError(f"attack.{name}.{err.key}", err.message) from err
         except (TypeError, ValueError) as err:
+            # "key: message" from the attack's constructor names the exact setting
+            key, sep, message = str(err).partition(": ")
+            if sep and key.isidentifier() and key in params:
+                raise ConfigError(f"attack.{name}.{key}", message) from err
             raise ConfigError(f"attack.{name}", str(err)) from err
         attack.name = name
         attacks.append(attack)
