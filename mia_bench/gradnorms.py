@@ -43,6 +43,18 @@ FALLBACKS = ("auto", "vmap", "loop")
 _MAX_ELEMENTS = 1 << 26
 
 
+def default_chunk_size(inputs: Tensor) -> int:
+    """Samples per forward/backward pass. On a CPU, chunks whose activations stay in cache
+    are faster than one large batch: measured on a 2-core CPU, the small CNN on 32x32x3
+    images is fastest at 32 per chunk (1.5x faster than 64, 2.5x than 512) and the Purchase
+    MLP (600 inputs) at 128 to 256; about 2^17 input values per chunk fits both. GPUs: 1024."""
+    if inputs.device.type != "cpu":
+        return 1024
+    per_sample = max(1, inputs[0].numel()) if len(inputs) else 1
+    target = min(512, max(16, (1 << 17) // per_sample))
+    return 1 << (target.bit_length() - 1)  # a power of two, rounded down
+
+
 @contextmanager
 def _eval_mode(model: nn.Module) -> Iterator[None]:
     was = {m: m.training for m in model.modules()}
@@ -68,8 +80,7 @@ def per_sample_grad_norms(
     wrt="inputs": gradient w.r.t. the model input (after any normalisation the caller applied);
     wrt="params": w.r.t. every parameter with requires_grad. The model is evaluated in eval
     mode (its previous mode is restored). Samples are processed `chunk_size` at a time
-    (default: 64 on CPU, where a chunk's activations stay in cache, which `make bench` showed
-    to be faster than one large batch; 1024 elsewhere). `fallback` picks the exact generic
+    (default: `default_chunk_size`). `fallback` picks the exact generic
     method for layers without a closed form: "vmap", "loop", or "auto" (vmap, then the loop
     if vmap fails).
     """
@@ -85,7 +96,7 @@ def per_sample_grad_norms(
             # so a sample's gradient depends on the rest of the batch
             raise ValueError(f"{type(m).__name__} without running statistics couples the samples")
     if chunk_size is None:
-        chunk_size = 64 if inputs.device.type == "cpu" else 1024
+        chunk_size = default_chunk_size(inputs)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if inputs.dim() == 4:

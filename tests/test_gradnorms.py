@@ -196,3 +196,13 @@ def test_cuda_matches_cpu(wrt, monkeypatch):
     gpu = per_sample_grad_norms(model.cuda(), x.cuda(), y.cuda(), wrt)
     for k in ("l1", "l2"):
         torch.testing.assert_close(gpu[k].cpu(), cpu[k], rtol=REL, atol=0)
+
+
+def test_default_chunk_size_on_cpu():
+    from mia_bench.gradnorms import default_chunk_size
+
+    # about 2^17 input values per chunk, a power of two between 16 and 512
+    assert default_chunk_size(torch.zeros(2, 3, 32, 32)) == 32  # 131072 / 3072 = 42 -> 32
+    assert default_chunk_size(torch.zeros(2, 600)) == 128  # 218 -> 128
+    assert default_chunk_size(torch.zeros(2, 40)) == 512
+    assert default_chunk_size(torch.zeros(2, 3, 224, 224)) == 16
