@@ -61,7 +61,10 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format mia_bench tests
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: per-sample gradient norms, loop vs ours (CPU, a few minutes)
+bench: bench-gradnorms bench-train ## Every benchmark: per-sample gradient norms, then training speed
+
+.PHONY: bench-gradnorms
+bench-gradnorms: $(STAMP) ## Per-sample gradient norms, per-sample loop vs ours (CPU, a few minutes)
 	$(BIN)/python -m mia_bench.bench_gradnorms $(BENCH_ARGS)
 
 .PHONY: bench-train
