@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 DIR ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -58,6 +59,13 @@ lint: $(STAMP) ## ruff lint + format check
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix mia_bench tests
 	$(BIN)/ruff format mia_bench tests
+
+.PHONY: bench
+bench: bench-gradnorms bench-train ## Every benchmark: per-sample gradient norms, then training speed
+
+.PHONY: bench-gradnorms
+bench-gradnorms: $(STAMP) ## Per-sample gradient norms, per-sample loop vs ours (CPU, a few minutes)
+	$(BIN)/python -m mia_bench.bench_gradnorms $(BENCH_ARGS)
 
 .PHONY: bench-train
 bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/

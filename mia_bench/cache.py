@@ -154,6 +154,9 @@ class ModelCache:
 
 def _signal_arrays(s: Signals) -> dict[str, np.ndarray]:
     extra = {f"extra.{k}": v for k, v in s.extra.items()}
+    if s.population is not None:  # the model's outputs on the reference population (LiRA, RMIA)
+        extra["population.index"] = s.population.index
+        extra["population.logits"] = s.population.logits
     return {"logits": s.logits, "labels": s.labels, "member": s.member, **extra}
 
 
@@ -180,6 +183,9 @@ def attack_outputs(
         "shadow": [arrays_digest(_signal_arrays(s)) for s in shadow],
         "target": arrays_digest(_signal_arrays(target)),
     }
+    inputs = attack.cache_inputs()
+    if inputs:  # e.g. the reference models' outputs that LiRA / RMIA were given
+        spec["inputs"] = arrays_digest(inputs)
 
     def make() -> tuple[dict[str, Any], dict[str, Any]]:
         attack.fit(shadow)

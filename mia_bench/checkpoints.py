@@ -53,7 +53,8 @@ def evaluate_checkpoints(
 ) -> dict[str, dict[str, Any]]:
     """One entry per snapshot epoch of the target; `final` (the run's results so far) is reused
     for the last one, which is the final model."""
-    models = [target, *shadows]
+    # reference models (LiRA / RMIA) trained with the same defense go back in time too
+    models = [target, *shadows, *exp.reference_list()]
     last = max(target.snapshots)
     final_states = {
         tm.role: {k: v.detach().clone() for k, v in tm.model.state_dict().items()} for tm in models
@@ -74,6 +75,8 @@ def evaluate_checkpoints(
                         raise RuntimeError(f"{tm.role} kept no weights after epoch {epoch}")
                     tm.model.load_state_dict(tm.snapshots[epoch])
                     tm.model.eval()
+            if exp.refs is not None:
+                exp.refs.collect()
             target_sig = exp.signals(target)
             shadow_sigs = [exp.signals(s) for s in shadows]
             attacks, _, _ = exp.attack_all(target_sig, shadow_sigs)
@@ -86,6 +89,8 @@ def evaluate_checkpoints(
         for tm in models:
             tm.model.load_state_dict(final_states[tm.role])
             tm.model.eval()
+        if exp.refs is not None:
+            exp.refs.collect()
     return out
 
 

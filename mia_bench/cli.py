@@ -35,6 +35,10 @@ def main(cfg: DictConfig) -> float | None:
     clear_error(out)
     try:
         validate(cfg)
+        if cfg.get("cpu_threads") is not None:
+            import torch
+
+            torch.set_num_threads(int(cfg.cpu_threads))
         results = pipeline.run(cfg, out)
     except Exception as err:
         marker = write_error(out, err, job=job, overrides=overrides)

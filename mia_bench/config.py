@@ -82,6 +82,8 @@ def validate(cfg: DictConfig) -> None:
             "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
         )
     _validate_speed(cfg)
+    if cfg.get("cpu_threads") is not None:
+        _int(cfg, "cpu_threads", 1)
     if "checkpoint_every" in cfg.trainer:
         _int(cfg, "trainer.checkpoint_every", 0)
     _choice(cfg, "shadow.defense", ["same", "none"])

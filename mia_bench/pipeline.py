@@ -4,8 +4,11 @@
 2. train the target on target-train and each shadow on its shadow-train set, with the target's
    defense (adaptive attacker, `shadow.defense=same`) or without (`none`); models come from the
    cache when an identical one was trained before;
-3. compute signals (logits, ...) of each shadow on its own members / non-members and of the
-   target on target-train (members) / target-test (non-members);
+3. compute signals (logits, and the gradient norms that a selected attack needs) of each
+   shadow on its own members / non-members and of the target on target-train (members) /
+   target-test (non-members);
+3b. if LiRA / RMIA are selected: train the reference models on random halves of the
+   population (mia_bench/reference_models.py) and add each audited model's population view;
 4. every attack fits on the shadow signals and scores the target's queries;
 5. metrics -> results.json, scores.npz, summary.md.
 
@@ -51,6 +54,7 @@ from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
+from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
@@ -116,6 +120,10 @@ class Experiment:
         self.teachers: dict[tuple[str, str], TrainedModel] = {}
         # attack result name -> why the target's defense cannot be attacked by it
         self.not_applicable: dict[str, str] = {}
+        # LiRA / RMIA reference models, trained by `reference_models` when selected
+        self.refs: ReferenceModels | None = None
+        self.needs: frozenset[str] = frozenset()
+        self.num_reference: int | None = None
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
@@ -144,6 +152,9 @@ class Experiment:
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
         defense = build(self.defense_cfg, self.data.num_classes, probe.feature_dim)
         self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
+        # signals are computed only when an attack that runs reads them
+        self.needs: frozenset[str] = frozenset().union(*(a.needs for a in self.attacks))
+        self.num_reference = reference_model_count(self.attacks)
 
     # -- training ---------------------------------------------------------------------------
     def _build(
@@ -252,7 +263,7 @@ class Experiment:
         """Signals of a model on its own members (train set) and non-members (test set)."""
         idx = np.concatenate([tm.train_idx, tm.test_idx])
         member = np.r_[np.ones(len(tm.train_idx), bool), np.zeros(len(tm.test_idx), bool)]
-        return compute_signals(
+        sig = compute_signals(
             tm.model,
             self.data.x[idx],
             self.data.y[idx],
@@ -261,9 +272,15 @@ class Experiment:
             device=self.device,
             postprocess=tm.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
+            needs=self.needs,
         )
+        if self.refs is not None:
+            self.refs.attach(tm, sig)
+        return sig
 
-    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
+    def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
+        """What the attacker sees: the model's logits on samples idx, after the defense's
+        test-time change."""
         logits = predict_logits(
             tm.model,
             self.data.x[idx],
@@ -271,8 +288,26 @@ class Experiment:
             device=self.device,
             batch_size=int(self.cfg.trainer.eval_batch_size),
         )
-        logits = tm.defense.postprocess(logits.to(self.device)).cpu()
-        return float((logits.argmax(1) == self.data.y[idx]).float().mean())
+        with torch.no_grad():
+            logits = tm.defense.postprocess(logits.to(self.device)).float().cpu()
+        return logits.numpy()
+
+    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
+        pred = self.logits(tm, idx).argmax(1)
+        return float((pred == self.data.y[idx].numpy()).mean())
+
+    def reference_models(self) -> ReferenceModels | None:
+        """Train the reference models shared by LiRA / RMIA, if one of them is selected, and
+        hand their outputs to those attacks; `signals` then adds population views."""
+        if not self.num_reference:
+            return None
+        refs = ReferenceModels(self, self.num_reference)
+        refs.train()
+        refs.save(self.out / "reference.npz")
+        return refs
+
+    def reference_list(self) -> list[TrainedModel]:
+        return self.refs.models if self.refs is not None else []
 
     # -- the protocol ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -284,6 +319,9 @@ class Experiment:
         with self.stages("train_shadows"):
             jobs = [(f"shadow{i}", tr, te) for i, (tr, te) in enumerate(split.shadows)]
             shadows = self.train_many(jobs, self.shadow_defense_cfg)
+        if self.num_reference:
+            with self.stages("train_reference"):
+                self.refs = self.reference_models()
         with self.stages("signals"):
             target_sig = self.signals(target)
             shadow_sigs = [self.signals(s) for s in shadows]
@@ -300,7 +338,7 @@ class Experiment:
                 "test_acc": self.accuracy(tm, tm.test_idx),
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows, *auxiliary_models(self)]
+            for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]
         }
         results = {
             "config": _container(cfg),
@@ -311,6 +349,15 @@ class Experiment:
                 "count": len(shadows),
                 "adaptive": cfg.shadow.defense == "same",
             },
+            "reference": (
+                {
+                    "num_models": self.num_reference,
+                    "population": len(self.refs.population),
+                    "defense": cfg.shadow.defense,
+                }
+                if self.refs
+                else None
+            ),
             "attacks": attacks,
             "models": models,
             "attack_cache_hits": attack_hits,

@@ -1,4 +1,9 @@
-"""Model -> per-sample outputs, computed once per (model, query set) and read by every attack."""
+"""Model -> per-sample outputs, computed once per (model, query set) and read by every attack.
+
+What is computed follows what the selected attacks need (`Attack.needs`): logits always;
+per-sample gradient norms ("grad_x", "grad_w") only when a white-box attack asks for them;
+reference-model outputs on a population ("reference") only for LiRA / RMIA.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,82 @@ import numpy as np
 import torch
 
 from mia_bench.data.transforms import Preprocess
+from mia_bench.gradnorms import per_sample_grad_norms
 from mia_bench.training import predict_logits
+
+__all__ = [
+    "GRAD_SIGNALS",
+    "PopulationView",
+    "ReferenceSignals",
+    "Signals",
+    "compute_signals",
+    "per_sample_grad_norms",
+    "true_class_stats",
+]
+
+# signal name in Attack.needs -> the `wrt` of per_sample_grad_norms; results land in
+# Signals.extra as "<name>_l1" and "<name>_l2"
+GRAD_SIGNALS = {"grad_x": "inputs", "grad_w": "params"}
+
+
+def true_class_stats(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log p_y, phi) per row, in float64.
+
+    phi = log(p_y / (1 - p_y)) = z_y - logsumexp_{c != y} z_c, the logit-scaled confidence of
+    LiRA (Carlini et al. 2022, Sec. IV-B); this form stays finite when p_y rounds to 1.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(z))
+    zy = z[rows, labels]
+    zmax = z.max(1)
+    log_py = zy - (zmax + np.log(np.exp(z - zmax[:, None]).sum(1)))
+    others = z.copy()
+    others[rows, labels] = -np.inf
+    omax = others.max(1)
+    lse_others = omax + np.log(np.exp(others - omax[:, None]).sum(1))
+    return log_py, zy - lse_others
+
+
+@dataclass
+class PopulationView:
+    """An audited model's outputs on the reference population (for LiRA / RMIA).
+
+    index: (n,) position of each query of the owning `Signals` in the population;
+    logits: (n_pop, C) this model's logits on every population sample.
+    """
+
+    index: np.ndarray
+    logits: np.ndarray
+
+
+@dataclass
+class ReferenceSignals:
+    """Outputs of N reference models on a population of n_pop samples.
+
+    keep: (N, n_pop) bool, True where the sample was in the model's training set;
+    labels: (n_pop,); log_py, phi: (N, n_pop) float64, see `true_class_stats`.
+    """
+
+    keep: np.ndarray
+    labels: np.ndarray
+    log_py: np.ndarray
+    phi: np.ndarray
+
+    @classmethod
+    def from_logits(
+        cls, logits: list[np.ndarray], labels: np.ndarray, keep: np.ndarray
+    ) -> ReferenceSignals:
+        stats = [true_class_stats(z, labels) for z in logits]
+        return cls(
+            keep=np.asarray(keep, dtype=bool),
+            labels=np.asarray(labels),
+            log_py=np.stack([s[0] for s in stats]),
+            phi=np.stack([s[1] for s in stats]),
+        )
+
+    @property
+    def num_models(self) -> int:
+        return len(self.keep)
 
 
 @dataclass
@@ -18,12 +98,14 @@ class Signals:
     logits: (n, C) float (after any test-time defense); labels: (n,) true classes;
     member: (n,) bool, known for shadow models, the ground truth for the target.
     extra: further per-sample signals by name (e.g. "grad_x_l2").
+    population: the same model's outputs on the reference population, when an attack needs it.
     """
 
     logits: np.ndarray
     labels: np.ndarray
     member: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    population: PopulationView | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -45,6 +127,8 @@ class Signals:
 
     @staticmethod
     def concat(parts: list[Signals]) -> Signals:
+        """Pool the signals of several models (shadows); population views are per model and
+        are dropped."""
         keys = set.intersection(*(set(p.extra) for p in parts)) if parts else set()
         return Signals(
             logits=np.concatenate([p.logits for p in parts]),
@@ -64,14 +148,29 @@ def compute_signals(
     device: torch.device,
     postprocess=None,
     batch_size: int = 4096,
+    needs: frozenset[str] = frozenset(),
 ) -> Signals:
-    """Logits of `model` (in eval mode) for queries (x, y), with the defense's test-time change."""
+    """Logits of `model` (in eval mode) for queries (x, y), with the defense's test-time change,
+    plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss."""
     logits = predict_logits(model, x, preprocess=preprocess, device=device, batch_size=batch_size)
     if postprocess is not None:
         with torch.no_grad():
             logits = postprocess(logits.to(device)).float().cpu()
+    extra: dict[str, np.ndarray] = {}
+    for name, wrt in GRAD_SIGNALS.items():
+        if name not in needs:
+            continue
+        parts = []
+        for i in range(0, len(x), batch_size):
+            xb = preprocess(x[i : i + batch_size].to(device))
+            parts.append(per_sample_grad_norms(model, xb, y[i : i + batch_size].to(device), wrt))
+        for order in ("l1", "l2"):
+            extra[f"{name}_{order}"] = (
+                torch.cat([p[order] for p in parts]).cpu().numpy().astype(np.float64)
+            )
     return Signals(
         logits=logits.numpy().astype(np.float32),
         labels=y.cpu().numpy().astype(np.int64),
         member=np.asarray(member, dtype=bool),
+        extra=extra,
     )

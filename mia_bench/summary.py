@@ -11,6 +11,15 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
 
 
+def _reference_line(ref: dict[str, Any] | None) -> list[str]:
+    if not ref:
+        return []
+    return [
+        f"reference models (LiRA / RMIA): {ref['num_models']}, each on a random half of a "
+        f"population of {ref['population']}, defense={ref['defense']}"
+    ]
+
+
 def format_summary(results: dict[str, Any]) -> str:
     t = results["target"]
     d = results["defense"]
@@ -21,6 +30,7 @@ def format_summary(results: dict[str, Any]) -> str:
         f"defense {d['name']}{f' ({params})' if params else ''} | seed {results['config']['seed']}",
         f"shadows: {sh['count']}, trained with defense={sh['defense']}"
         f" ({'adaptive' if sh['adaptive'] else 'non-adaptive'} attacker)",
+        *_reference_line(results.get("reference")),
         "",
         f"target: train acc {_fmt(t['train_acc'], True)}, test acc {_fmt(t['test_acc'], True)}, "
         f"members {t['n_members']}, non-members {t['n_nonmembers']}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from mia_bench.attacks.base import Attack
+from mia_bench.attacks.base import Attack, ReferenceAttack
 from mia_bench.errors import ConfigError
 
 
@@ -22,6 +22,8 @@ def build_attacks(cfg_attack: DictConfig, seed: int = 0) -> list[Attack]:
             params.setdefault("seed", seed)
         try:
             attack = cls(**params)
+        except ConfigError as err:  # raised with the parameter's name as key
+            raise ConfigError(f"attack.{name}.{err.key}", err.message) from err
         except (TypeError, ValueError) as err:
             # "key: message" from the attack's constructor names the exact setting
             key, sep, message = str(err).partition(": ")
@@ -33,4 +35,4 @@ def build_attacks(cfg_attack: DictConfig, seed: int = 0) -> list[Attack]:
     return attacks
 
 
-__all__ = ["Attack", "build_attacks"]
+__all__ = ["Attack", "ReferenceAttack", "build_attacks"]

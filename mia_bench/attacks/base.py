@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mia_bench.signals import Signals
+from mia_bench.errors import ConfigError
+from mia_bench.metrics import best_threshold
+from mia_bench.signals import ReferenceSignals, Signals
 
 
 class Attack:
@@ -21,6 +23,11 @@ class Attack:
     def result_names(self) -> list[str]:
         return [self.name]
 
+    def cache_inputs(self) -> dict[str, np.ndarray]:
+        """Arrays besides the shadow / target signals that the results depend on; they join
+        the attack-cache key (mia_bench.cache.attack_outputs)."""
+        return {}
+
     def fit(self, shadow: list[Signals]) -> None:
         """Learn from shadow models' signals, whose `member` flags the attacker knows."""
         raise NotImplementedError
@@ -32,3 +39,70 @@ class Attack:
     def predict(self, target: Signals) -> dict[str, np.ndarray]:
         """Member / non-member decisions from the threshold chosen on the shadows."""
         raise NotImplementedError
+
+
+class ReferenceAttack(Attack):
+    """An attack that compares the audited model with reference models trained on random
+    halves of a population (LiRA, RMIA). The pipeline trains the reference models once for all
+    such attacks and hands their outputs over with `set_reference` before `fit`.
+
+    Thresholds for `predict`: the same attack is run against each shadow model (its queries
+    lie in the population too) and one global threshold maximises balanced accuracy there.
+    """
+
+    needs = frozenset({"reference"})
+
+    def __init__(self, num_models: int) -> None:
+        if (
+            isinstance(num_models, bool)
+            or not isinstance(num_models, int)
+            or num_models < 2
+            or num_models % 2
+        ):
+            raise ConfigError("num_models", f"must be an even integer >= 2, got {num_models!r}")
+        self.num_models = num_models
+        self.ref: ReferenceSignals | None = None
+        self._thr: dict[str, float] = {}
+
+    def set_reference(self, ref: ReferenceSignals) -> None:
+        if ref.num_models != self.num_models:
+            raise ValueError(
+                f"{self.name}: expected {self.num_models} reference models, got {ref.num_models}"
+            )
+        self.ref = ref
+
+    def cache_inputs(self) -> dict[str, np.ndarray]:
+        if self.ref is None:
+            return {}
+        r = self.ref
+        return {
+            "ref.keep": r.keep,
+            "ref.labels": r.labels,
+            "ref.log_py": r.log_py,
+            "ref.phi": r.phi,
+        }
+
+    def scores(self, s: Signals) -> dict[str, np.ndarray]:
+        """One score per query of `s` and result name, from `s.population` and `self.ref`."""
+        raise NotImplementedError
+
+    def _checked_scores(self, s: Signals) -> dict[str, np.ndarray]:
+        if self.ref is None or s.population is None:
+            raise RuntimeError(
+                f"attack {self.name} needs reference signals: set_reference() and Signals.population"
+            )
+        return self.scores(s)
+
+    def fit(self, shadow: list[Signals]) -> None:
+        per_shadow = [self._checked_scores(s) for s in shadow]
+        member = np.concatenate([s.member for s in shadow])
+        self._thr = {
+            name: best_threshold(np.concatenate([sc[name] for sc in per_shadow]), member)
+            for name in per_shadow[0]
+        }
+
+    def score(self, target: Signals) -> dict[str, np.ndarray]:
+        return self._checked_scores(target)
+
+    def predict(self, target: Signals) -> dict[str, np.ndarray]:
+        return {name: sc >= self._thr[name] for name, sc in self._checked_scores(target).items()}

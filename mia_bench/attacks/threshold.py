@@ -51,36 +51,49 @@ METRICS: dict[str, Callable[[Signals], np.ndarray]] = {
 }
 
 
+class Thresholds:
+    """Member iff score >= threshold; thresholds maximise balanced accuracy on the shadows, one
+    per true label (`per_class`, Song & Mittal 2021) or one for all (`global`)."""
+
+    def __init__(self, mode: str = "per_class") -> None:
+        if mode not in ("per_class", "global"):
+            raise ValueError(f"thresholds: choose per_class or global, got {mode!r}")
+        self.mode = mode
+        self.global_ = 0.0
+        self.per_class: dict[int, float] = {}
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray, member: np.ndarray) -> Thresholds:
+        self.global_ = best_threshold(scores, member)
+        self.per_class = {}
+        if self.mode == "per_class":
+            for c in np.unique(labels):
+                sel = labels == c
+                m = member[sel]
+                # A class seen only as members (or only as non-members) keeps the global one.
+                if m.any() and not m.all():
+                    self.per_class[int(c)] = best_threshold(scores[sel], m)
+        return self
+
+    def predict(self, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        thr = np.array([self.per_class.get(int(c), self.global_) for c in labels])
+        return scores >= thr
+
+
 class ThresholdAttack(Attack):
     """score >= threshold -> member; thresholds maximise balanced accuracy on the shadows."""
 
     def __init__(self, metric: str, thresholds: str = "per_class") -> None:
         if metric not in METRICS:
             raise ValueError(f"metric: choose one of {sorted(METRICS)}, got {metric!r}")
-        if thresholds not in ("per_class", "global"):
-            raise ValueError(f"thresholds: choose per_class or global, got {thresholds!r}")
         self.metric = metric
-        self.mode = thresholds
-        self._global = 0.0
-        self._per_class: dict[int, float] = {}
+        self.thresholds = Thresholds(thresholds)
 
     def fit(self, shadow: list[Signals]) -> None:
         pooled = Signals.concat(shadow)
-        scores = METRICS[self.metric](pooled)
-        self._global = best_threshold(scores, pooled.member)
-        self._per_class = {}
-        if self.mode == "per_class":
-            for c in np.unique(pooled.labels):
-                sel = pooled.labels == c
-                m = pooled.member[sel]
-                # A class seen only as members (or only as non-members) keeps the global one.
-                if m.any() and not m.all():
-                    self._per_class[int(c)] = best_threshold(scores[sel], m)
+        self.thresholds.fit(METRICS[self.metric](pooled), pooled.labels, pooled.member)
 
     def score(self, target: Signals) -> dict[str, np.ndarray]:
         return {self.name: METRICS[self.metric](target)}
 
     def predict(self, target: Signals) -> dict[str, np.ndarray]:
-        scores = METRICS[self.metric](target)
-        thr = np.array([self._per_class.get(int(c), self._global) for c in target.labels])
-        return {self.name: scores >= thr}
+        return {self.name: self.thresholds.predict(METRICS[self.metric](target), target.labels)}

@@ -1,0 +1,90 @@
+"""Likelihood Ratio Attack, LiRA (Carlini et al. 2022, "Membership Inference Attacks From First
+Principles", Sec. IV and Algorithm 1).
+
+Statistic: phi = log(p_y / (1 - p_y)), the logit-scaled confidence (Sec. IV-B), computed as
+z_y - logsumexp_{c != y} z_c. For each query x, the reference models that trained on x give
+phi_IN values and the others phi_OUT values; each set is modelled as a Gaussian.
+
+- online (Algorithm 1): score = log N(phi_obs; mu_in, sd_in^2) - log N(phi_obs; mu_out, sd_out^2).
+- offline (Sec. IV-C): only OUT models; a one-sided test of "phi_obs is larger than OUT models
+  give". The paper's score is Pr[Z <= phi_obs], Z ~ N(mu_out, sd_out^2); we report the
+  monotone equivalent -log Pr[Z > phi_obs], which does not round to 1 for confident members
+  (same ranking, hence same ROC, without ties).
+- variance: `per_example` uses each query's own IN / OUT variance; `global` pools the
+  within-example variance over the whole population, which the paper recommends when there are
+  few reference models; `auto` takes global below 64 models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+from mia_bench.attacks.base import ReferenceAttack
+from mia_bench.errors import ConfigError
+from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
+
+VARIANCES = ("auto", "per_example", "global")
+# variances below this are floored, so that a query whose reference phis coincide gives a
+# finite likelihood ratio
+_MIN_VAR = 1e-8
+
+
+def gaussian_fits(phi: np.ndarray, keep: np.ndarray, variance: str) -> dict[str, np.ndarray]:
+    """Per population sample: mean and standard deviation of the IN and of the OUT phis.
+
+    phi, keep: (N, n) arrays of the reference models. Per-example variances are unbiased
+    (ddof = 1); the global one is the pooled within-sample variance
+    sum_j sum_{m in S_j} (phi_mj - mu_j)^2 / (|S| - n).
+    """
+    out: dict[str, np.ndarray] = {}
+    for side, mask in (("in", keep), ("out", ~keep)):
+        count = mask.sum(0)
+        if count.min() < (2 if variance == "per_example" else 1):
+            raise ValueError(
+                f"every sample needs {'2' if variance == 'per_example' else '1'}+ {side.upper()} models"
+            )
+        mu = np.where(mask, phi, 0.0).sum(0) / count
+        resid2 = np.where(mask, (phi - mu) ** 2, 0.0)
+        if variance == "per_example":
+            var = resid2.sum(0) / (count - 1)
+        else:
+            dof = count.sum() - len(count)
+            var = np.full(len(count), resid2.sum() / dof if dof > 0 else 0.0)
+        out[f"mu_{side}"] = mu
+        out[f"sd_{side}"] = np.sqrt(np.maximum(var, _MIN_VAR))
+    return out
+
+
+class LiRA(ReferenceAttack):
+    """Results `<name>_online` and `<name>_offline` (lira_online, lira_offline)."""
+
+    def __init__(self, num_models: int = 16, variance: str = "auto") -> None:
+        super().__init__(num_models)
+        if variance not in VARIANCES:
+            raise ConfigError("variance", f"choose one of {list(VARIANCES)}, got {variance!r}")
+        if variance == "per_example" and num_models < 4:
+            raise ConfigError(
+                "variance",
+                "per_example needs num_models >= 4 (2 IN and 2 OUT per sample); use global",
+            )
+        self.variance = (
+            variance if variance != "auto" else ("global" if num_models < 64 else "per_example")
+        )
+        self._fit: dict[str, np.ndarray] = {}
+
+    def result_names(self) -> list[str]:
+        return [f"{self.name}_online", f"{self.name}_offline"]
+
+    def set_reference(self, ref: ReferenceSignals) -> None:
+        super().set_reference(ref)
+        self._fit = gaussian_fits(ref.phi, ref.keep, self.variance)
+
+    def scores(self, s: Signals) -> dict[str, np.ndarray]:
+        phi = true_class_stats(s.logits, s.labels)[1]
+        f = {k: v[s.population.index] for k, v in self._fit.items()}
+        online = norm.logpdf(phi, f["mu_in"], f["sd_in"]) - norm.logpdf(
+            phi, f["mu_out"], f["sd_out"]
+        )
+        offline = -norm.logsf((phi - f["mu_out"]) / f["sd_out"])
+        return {f"{self.name}_online": online, f"{self.name}_offline": offline}

@@ -1,0 +1,81 @@
+"""Reference models for LiRA / RMIA: trained once per run on random halves of the population
+(mia_bench/data/population.py), through the pipeline's cached training path, and shared by
+every attack that needs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mia_bench.attacks.base import Attack
+from mia_bench.data.population import lira_keep_matrix, population_indices
+from mia_bench.errors import ConfigError
+from mia_bench.io import atomic_write_npz
+from mia_bench.signals import PopulationView, ReferenceSignals, Signals
+
+if TYPE_CHECKING:
+    from mia_bench.pipeline import Experiment, TrainedModel
+
+
+def reference_model_count(attacks: list[Attack]) -> int | None:
+    """The number of reference models the selected attacks share; None if none needs them."""
+    users = [a for a in attacks if "reference" in a.needs]
+    if not users:
+        return None
+    counts = {a.num_models for a in users}
+    if len(counts) > 1:
+        listing = ", ".join(f"attack.{a.name}.num_models={a.num_models}" for a in users)
+        raise ConfigError(
+            f"attack.{users[-1].name}.num_models",
+            f"attacks share one set of reference models, so the counts must agree ({listing})",
+        )
+    return counts.pop()
+
+
+class ReferenceModels:
+    """Population, keep-matrix and trained reference models of one experiment."""
+
+    def __init__(self, exp: Experiment, num_models: int) -> None:
+        from mia_bench.pipeline import derive_seed
+
+        self.exp = exp
+        self.population = population_indices(exp.split)
+        self.keep = lira_keep_matrix(
+            len(self.population), num_models, derive_seed(exp.cfg.seed, "keep")
+        )
+        self.models: list[TrainedModel] = []
+        self.signals: ReferenceSignals | None = None
+
+    def train(self) -> ReferenceSignals:
+        """Train (or load from the cache) every reference model, with the shadows' defense,
+        then `collect` their outputs. With `trainer.stack` > 1 they train that many at a time
+        side by side (every model has a training set of the same size)."""
+        exp, pop = self.exp, self.population
+        jobs = [(f"reference{i}", pop[keep], pop[~keep]) for i, keep in enumerate(self.keep)]
+        self.models = exp.train_many(jobs, exp.shadow_defense_cfg)
+        return self.collect()
+
+    def collect(self) -> ReferenceSignals:
+        """Outputs of the reference models as their weights are now, handed to every attack
+        that reads them (called again when checkpoints swap in earlier weights)."""
+        exp, pop = self.exp, self.population
+        logits = [exp.logits(tm, pop) for tm in self.models]
+        self.signals = ReferenceSignals.from_logits(logits, exp.data.y[pop].numpy(), self.keep)
+        for attack in exp.attacks:
+            if "reference" in attack.needs:
+                attack.set_reference(self.signals)
+        return self.signals
+
+    def attach(self, tm: TrainedModel, sig: Signals) -> None:
+        """Give `sig` (the queries of audited model `tm`) its view of the population."""
+        idx = np.concatenate([tm.train_idx, tm.test_idx])
+        pos = np.searchsorted(self.population, idx)
+        inside = pos < len(self.population)
+        if not inside.all() or np.any(self.population[pos] != idx):
+            raise ValueError(f"{tm.role}: some queries are not in the reference population")
+        sig.population = PopulationView(index=pos, logits=self.exp.logits(tm, self.population))
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_npz(path, population=self.population, keep=self.keep)
