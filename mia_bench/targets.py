@@ -122,7 +122,7 @@ def _crl(dataset: str, models: list[str], table: str) -> Target:
                 (
                     f"+experiment={exps}",
                     "defense=adv_reg",
-                    "split.reference_fraction=0.2",
+                    "++split.reference_fraction=0.2",  # ++: the base config has split=relaxloss
                     CRL_ATTACKS,
                 ),
             ),

@@ -37,8 +37,11 @@ def _jobs(cmd: list[str]) -> list[list[str]]:
         else [o.input_line]
         for o in parsed
     ]
+    # Hydra composes the sweep's own config from the overrides that sweep nothing, before any
+    # job (so a key that only a job's experiment brings needs `++`).
+    jobs = [[o.input_line for o in parsed if not o.is_sweep_override()]]
     first = [v[0] for v in values]
-    jobs = [first]
+    jobs.append(first)
     for i, vs in enumerate(values):
         jobs += [[*first[:i], v, *first[i + 1 :]] for v in vs[1:]]
     return jobs
