@@ -17,6 +17,7 @@ trained models come from the model cache. Different seeds get their own run fold
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import shlex
 import subprocess
@@ -159,6 +160,20 @@ def sweep_command(p: Plan, sweep: Sweep, args: argparse.Namespace) -> list[str]:
     return [sys.executable, "-m", "mia_bench", "-m", *overrides]
 
 
+def compact_png(path: Path) -> None:
+    """A report figure as a 256-colour palette PNG: plots use few colours, so it looks the same
+    at about a third of the size (the committed experiments/ folders stay small)."""
+    from PIL import Image
+
+    from mia_bench.io import atomic_write_bytes
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", optimize=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def run_target(target: Target, args: argparse.Namespace) -> int:
     """Every sweep, then the report and the comparison; 0 when every job has results."""
     from mia_bench import compare, report
@@ -196,6 +211,8 @@ def run_target(target: Target, args: argparse.Namespace) -> int:
         seeds=args.seeds,
         paper=Path(args.repo) / target.paper if target.paper else None,
     )
+    for png in sorted(p.out.glob("*.png")):
+        compact_png(png)
     print(
         f"{target.name}: {time.perf_counter() - t0:.0f} s; comparison in {p.out}/comparison.md"
         + (f"; sweeps with failed jobs: {', '.join(failed)}" if failed else "")

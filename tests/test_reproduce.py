@@ -219,3 +219,27 @@ def test_smoke_every_target_end_to_end(name, tmp_path):
     assert list(out.glob("privacy_utility*.png"))
     md = (out / "comparison.md").read_text()
     assert "not run" not in md  # every paper row of the target has runs
+
+
+def test_compact_png_keeps_the_picture_in_a_palette(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(np.linspace(0, 1, 50) ** 2, marker="o", label="curve")
+    ax.legend()
+    path = tmp_path / "f.png"
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    before = np.asarray(Image.open(path).convert("RGB"), dtype=int)
+    size = path.stat().st_size
+    reproduce.compact_png(path)
+    with Image.open(path) as im:
+        assert im.mode == "P" and im.size == (before.shape[1], before.shape[0])
+        after = np.asarray(im.convert("RGB"), dtype=int)
+    assert path.stat().st_size < size
+    assert np.abs(after - before).mean() < 2  # the same picture, to a colour step
