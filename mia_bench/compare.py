@@ -170,7 +170,7 @@ def ours_csv(ours: list[Setting]) -> str:
         row = [s.key.get(k, "") for k in ident] + [" ".join(s.seeds), len(s.seeds)]
         for m in metrics:
             mean, std = s.mean(m), s.std(m)
-            row += ["" if mean is None else f"{mean:.4f}", "" if std is None else f"{std:.4f}"]
+            row += ["" if mean is None else f"{mean:.6g}", "" if std is None else f"{std:.6g}"]
         w.writerow(row)
     return buf.getvalue()
 
@@ -206,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="folder for ours.csv and comparison.md")
     p.add_argument("--paper", help="paper.csv (default: the target's)")
     p.add_argument("--scale", default="full", choices=["full", "smoke"])
+    p.add_argument("--seeds", default="", help="the seeds the runs used (for the header)")
     args = p.parse_args(argv)
     t = TARGETS[args.target]
     paper = Path(args.paper) if args.paper else (Path(t.paper) if t.paper else None)
-    for path in write(t, Path(args.summary), Path(args.out), scale=args.scale, paper=paper):
+    written = write(
+        t, Path(args.summary), Path(args.out), scale=args.scale, seeds=args.seeds, paper=paper
+    )
+    for path in written:
         print(path)
     return 0
 

@@ -135,6 +135,15 @@ def volume(name: str, seeds: str = "0,1,2") -> Volume:
     return vol
 
 
+def _num(x: float) -> str:
+    """Readable at every scale: 1,842 / 29 / 7.1 / 0.43 / 0.0011."""
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.0f}"
+    return f"{x:.2g}" if x < 1 else f"{x:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from mia_bench.targets import TARGETS
 
@@ -156,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.targets:
         v = volume(name, args.seeds)
         cells = [name, str(v.jobs), str(len(v.models)), f"{v.sample_epochs / 1e6:.1f} M"]
-        cells += [f"{v.flops / 1e15:.3g}", *[f"{v.flops / (r * 1e12) / 3600:.2g}" for r in rates]]
+        cells += [_num(v.flops / 1e15), *[_num(v.flops / (r * 1e12) / 3600) for r in rates]]
         print("| " + " | ".join(cells) + " |")
     return 0
 
