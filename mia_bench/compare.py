@@ -185,7 +185,7 @@ def write(
     paper: Path | None = None,
 ) -> list[Path]:
     """ours.csv, comparison.md (and paper_vs_ours.png when paper numbers were matched)."""
-    from mia_bench import compare_render
+    from mia_bench import compare_plot, compare_render
 
     ours = settings(read_csv(summary_csv))
     paper_rows = read_csv(paper) if paper is not None else []
@@ -195,7 +195,7 @@ def write(
     pairs = [(r, match(r, paper_keys(paper_rows), ours)) for r in paper_rows]
     text = compare_render.markdown(target, ours, pairs, out, scale=scale, seeds=seeds)
     atomic_write_text(written[1], text)
-    png = compare_render.paper_vs_ours(target, pairs, out / "paper_vs_ours.png")
+    png = compare_plot.paper_vs_ours(target, pairs, out / "paper_vs_ours.png")
     return written + ([png] if png else [])
 
 
