@@ -66,8 +66,8 @@ TABLE4 = {
     ("cifar100", "resnet20"): (3.0, 1.0, "image"),
     ("cifar100", "vgg11_bn"): (0.5, 1.0, "image"),
     ("chmnist", "resnet20"): (0.2, 1.0, "paper"),
-    ("texas100", "mlp"): (2.5, 0.1, "tabular"),
-    ("purchase100", "mlp"): (0.8, 0.3, "tabular"),
+    ("texas100", "mlp_texas"): (2.5, 0.1, "tabular"),
+    ("purchase100", "mlp_purchase"): (0.8, 0.3, "tabular"),
 }
 
 
@@ -99,7 +99,7 @@ def test_relaxloss_takes_the_paper_values_per_dataset_and_model(conf_with_stubs,
 
 def test_command_line_beats_the_specialisation(conf_with_stubs):
     for order in (0, 1):
-        ov = ["defense=relaxloss", "dataset=texas100", "model=mlp"]
+        ov = ["defense=relaxloss", "dataset=texas100", "model=mlp_texas"]
         ov.insert(order * 3, "defense.alpha=0.7")  # before or after the group choices
         d = _defense(conf_with_stubs, ov)
         assert (d["alpha"], d["upper"], d["form"]) == (0.7, 0.1, "tabular")
