@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create .venv and install mia_bench with its dev tools
 
 .PHONY: run
-run: $(STAMP) ## Set-up + the default experiment on the embedded synthetic data (CPU, ~1 min)
+run: $(STAMP) ## Set-up + the default experiment on the embedded synthetic data (CPU, ~15 s after set-up)
 	$(BIN)/python -m mia_bench $(ARGS)
 
 .PHONY: report

@@ -66,7 +66,6 @@ TABLE4 = {
     ("cifar100", "resnet20"): (3.0, 1.0, "image"),
     ("cifar100", "vgg11_bn"): (0.5, 1.0, "image"),
     ("chmnist", "resnet20"): (0.2, 1.0, "paper"),
-    # the paper's fully connected networks (App. B.2): model=mlp_texas / mlp_purchase
     ("texas100", "mlp_texas"): (2.5, 0.1, "tabular"),
     ("purchase100", "mlp_purchase"): (0.8, 0.3, "tabular"),
 }

@@ -157,6 +157,7 @@ def test_make_passes_scale_seeds_launcher_and_args(tmp_path):
         [
             "make",
             "-n",
+            "--no-print-directory",  # under `make test` the nested make would announce itself
             "-o",
             "/nonexistent",
             "STAMP=/nonexistent",
