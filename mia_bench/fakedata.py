@@ -165,17 +165,21 @@ def write_all(root: Path, n: int = 40) -> None:
 def ensure(root: Path, n: int = 200) -> bool:
     """Write every dataset into `root` unless an earlier call wrote the same size there;
     True when files were written. A manifest marks the folder as fake data."""
+    from filelock import FileLock
+
     root = Path(root)
     want = {"version": VERSION, "n": n}
-    try:
-        if json.loads((root / MANIFEST).read_text()) == want:
-            return False
-    except (OSError, ValueError):
-        pass
     root.mkdir(parents=True, exist_ok=True)
-    write_all(root, n)
-    # Written last: a folder whose writing was interrupted gets written again.
-    (root / MANIFEST).write_text(json.dumps(want) + "\n")
+    # `make -j tables SCALE=smoke`: one target writes, the others wait and then read.
+    with FileLock(str(root / ".write.lock")):
+        try:
+            if json.loads((root / MANIFEST).read_text()) == want:
+                return False
+        except (OSError, ValueError):
+            pass
+        write_all(root, n)
+        # Written last: a folder whose writing was interrupted gets written again.
+        (root / MANIFEST).write_text(json.dumps(want) + "\n")
     return True
 
 

@@ -244,3 +244,13 @@ def test_compact_png_keeps_the_picture_in_a_palette(tmp_path):
         after = np.asarray(im.convert("RGB"), dtype=int)
     assert path.stat().st_size < size
     assert np.abs(after - before).mean() < 2  # the same picture, to a colour step
+
+
+def test_fake_data_is_written_once_per_size(tmp_path):
+    from mia_bench import fakedata
+
+    assert fakedata.ensure(tmp_path, 20) is True
+    assert fakedata.ensure(tmp_path, 20) is False  # already there
+    assert fakedata.ensure(tmp_path, 30) is True  # another size: written again
+    assert (tmp_path / "cifar-10-batches-py" / "test_batch").exists()
+    assert (tmp_path / "texas100" / "dataset_texas.tgz").exists()
