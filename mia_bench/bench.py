@@ -11,6 +11,9 @@ c. the whole RelaxLoss CIFAR-10 setting (target + shadow, the paper's recipe, ev
    conf/attack): wall time by pipeline stage (mia_bench.bench_pipeline).
 d. (only with --parts d) the same protocol on a real dataset (--dataset) with bf16 autocast
    and in fp32: test accuracy and every attack's AUC side by side.
+e. (only with --parts e) the training rate of every setting (model, input shape, batch) that
+   the paper targets train (mia_bench.bench_rates), written as JSON for
+   `python -m mia_bench.plan --rates`, which turns each target's volume into hours.
 
 Full size (the default on CUDA): 12,000 images per model (one RelaxLoss fold of CIFAR-10),
 batch 128, k = 8, 300 epochs in (c) and (d). On the CPU it runs a smoke-test size
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -37,18 +41,20 @@ from mia_bench.bench_pipeline import (
     CONF,
     MEAN,
     RECIPE,
+    SPEED,
     STD,
     part_c,
     part_d,
     random_images,
     trainer_cfg,
 )
+from mia_bench.bench_rates import part_e
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model
 from mia_bench.reference_loop import reference_epoch
 from mia_bench.stacked import train_stacked
-from mia_bench.training import train_model
+from mia_bench.training import compile_mode, train_model
 
 SIZES = {
     "full": {"n": 12_000, "k": 8, "epochs_c": 300},
@@ -94,9 +100,12 @@ def part_a(mcfg, n: int, device, augment: bool, out) -> None:
     model = build_model(mcfg, (3, 32, 32), 10)
     ref_model = copy.deepcopy(model)
     ref = {"mean": MEAN, "std": STD, "recipe": RECIPE}
-    # Warm-up on 4 batches: CUDA context, cuDNN autotuning, allocator; not what is compared.
-    _ours(copy.deepcopy(model), x[:512], y[:512], device, augment)
-    reference_epoch(copy.deepcopy(model), x[:512], y[:512], device, augment, **ref, workers=0)
+    # Warm-up on 4 batches and one of the epoch's last (smaller) batch size: CUDA context,
+    # cuDNN autotuning of both shapes, allocator, compilation; not what is compared.
+    warm = 4 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
+    # The same model object as the timed run, so torch.compile's cache is hit then.
+    _ours(model, x[:warm], y[:warm], device, augment)
+    reference_epoch(copy.deepcopy(model), x[:warm], y[:warm], device, augment, **ref, workers=0)
     t_ours = _ours(model, x, y, device, augment)
     t_ref = reference_epoch(ref_model, x, y, device, augment, **ref)
     out(
@@ -149,7 +158,8 @@ def part_b(mcfg, n: int, k: int, device, out) -> None:
 
     timings = {}
     for name, fn in [("stacked", stacked), ("one by one", sequential)]:
-        fn(x[:256], y[:256])  # warm-up
+        warm = 2 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
+        fn(x[:warm], y[:warm])  # warm-up, the epoch's last batch size included
         _sync(device)
         t0 = time.perf_counter()
         fn(x, y)
@@ -203,6 +213,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs-c", type=int, help="epochs in (c) and (d) (overrides --size)")
     ap.add_argument("--dataset", help="conf/dataset/<name> for (d); default cifar10, else digits")
     ap.add_argument(
+        "--attacks",
+        help="comma-separated conf/attack names for (c) and (d) (default: every one)",
+    )
+    ap.add_argument("--defense", default="relaxloss", help="conf/defense name for (d)")
+    ap.add_argument(
+        "--compile",
+        default="false",
+        help="trainer.compile of our trainer in every part (false, true or a torch.compile "
+        "mode, e.g. reduce-overhead)",
+    )
+    ap.add_argument("--amp", choices=["bf16", "none"], help="trainer.amp in every part")
+    ap.add_argument("--seed", type=int, default=0, help="seed of (d)")
+    ap.add_argument(
+        "--stack", type=int, default=1, help="trainer.stack in (c): reference models side by side"
+    )
+    ap.add_argument(
+        "--settings",
+        metavar="JSON",
+        help="settings for (e), from `python -m mia_bench.plan --write-settings` "
+        "(default: computed from every target, which takes a minute)",
+    )
+    ap.add_argument("--steps", type=int, default=50, help="timed batches per setting in (e)")
+    ap.add_argument(
         "--record", metavar="DIR", help="also write the report to DIR/train-<date>-<device>.txt"
     )
     args = ap.parse_args(argv)
@@ -227,25 +260,43 @@ def main(argv: list[str] | None = None) -> int:
     out(f"model: {mcfg.name}; size: {size}")
     for n_ in notes:
         out(f"note: {n_}")
+    SPEED["compile"] = compile_mode(args.compile) or False
+    if args.amp:
+        SPEED["amp"] = args.amp
+    out(f"speed settings: {SPEED}")
     if "a" in args.parts:
         part_a(mcfg, size["n"], device, args.augment, out)
     if "b" in args.parts:
         part_b(mcfg, size["n"], size["k"], device, out)
+    attacks = args.attacks.split(",") if args.attacks else None
     if "c" in args.parts:
-        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out)
+        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, attacks, args.stack)
     if "d" in args.parts:
         dataset = args.dataset or (
             "cifar10" if (CONF / "dataset" / "cifar10.yaml").exists() else "digits"
         )
-        part_d(args.model, dataset, size["epochs_c"], device, out)
+        part_d(args.model, dataset, size["epochs_c"], device, out, attacks, args.defense, args.seed)
+    rates = None
+    if "e" in args.parts:
+        rates = part_e(args.settings, args.steps, device, device_name(device), out)
     if args.record:
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
-        path = Path(args.record) / f"train-{dt.date.today().isoformat()}-{device.type}-{slug}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
         from mia_bench.io import atomic_write_text
 
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
+        # one file per run: date, device, parts, and the settings that change the figures
+        stem = f"{dt.date.today().isoformat()}-{device.type}-{slug}-{args.parts}"
+        if SPEED["compile"]:
+            stem += f"-{SPEED['compile']}"
+        if "d" in args.parts:
+            stem += f"-{args.dataset or 'default'}-seed{args.seed}"
+        path = Path(args.record) / f"train-{stem}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, "\n".join(lines) + "\n")
         print(f"written to {path}")
+        if rates is not None:
+            rpath = Path(args.record) / f"rates-{stem}.json"
+            atomic_write_text(rpath, json.dumps(rates, indent=1) + "\n")
+            print(f"written to {rpath}")
     return 0
 
 

@@ -46,26 +46,37 @@ def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> 
     return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
 
 
+# Speed settings for every part of one benchmark run (`--compile`, `--amp` of the command line).
+SPEED: dict = {}
+
+
 def trainer_cfg(epochs: int, **extra) -> DictConfig:
-    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe."""
+    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe and
+    the run's SPEED settings."""
     base = OmegaConf.load(CONF / "trainer" / "default.yaml")
-    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, extra)
+    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, SPEED, extra)
 
 
 def _experiment(
-    overrides: list[str], edit: Callable[[DictConfig], None], out_dir: Path, notes: list[str]
+    overrides: list[str],
+    edit: Callable[[DictConfig], None],
+    out_dir: Path,
+    notes: list[str],
+    attacks: list[str] | None = None,
+    defense: str = "relaxloss",
 ):
-    """A prepared Experiment with every attack of conf/attack that the setting can run (the
-    others are named in `notes`), the defense RelaxLoss where it exists."""
+    """A prepared Experiment with the given attacks (default: every one of conf/attack) that
+    the setting can run (the others are named in `notes`) and the given defense (RelaxLoss
+    with alpha 1 by default; plain cross-entropy where RelaxLoss is missing)."""
     from hydra import compose, initialize_config_dir
 
     from mia_bench import pipeline
     from mia_bench.config import validate
 
-    attacks = sorted(p.stem for p in (CONF / "attack").glob("*.yaml"))
-    defense = "relaxloss" if (CONF / "defense" / "relaxloss.yaml").exists() else "none"
-    if defense == "none":
-        notes.append("defense relaxloss is not in conf/defense/: none")
+    attacks = sorted(attacks or (p.stem for p in (CONF / "attack").glob("*.yaml")))
+    if not (CONF / "defense" / f"{defense}.yaml").exists():
+        notes.append(f"defense {defense} is not in conf/defense/: none")
+        defense = "none"
     while True:
         over = [
             f"defense={defense}",
@@ -98,24 +109,33 @@ def _model_override(name: str) -> str:
     return f"model={name if (CONF / 'model' / f'{name}.yaml').exists() else 'small_cnn'}"
 
 
-def part_c(model_name: str, epochs: int, pool: int, device: torch.device, out) -> None:
+def part_c(
+    model_name: str,
+    epochs: int,
+    pool: int,
+    device: torch.device,
+    out,
+    attacks: list[str] | None = None,
+    stack: int = 1,
+) -> None:
     LOADERS["bench_random"] = load_random_cifar
     notes: list[str] = []
 
     def edit(cfg: DictConfig) -> None:
         cfg.dataset = {"name": "bench_random", "kind": "image", "n_samples": pool}
-        cfg.trainer = trainer_cfg(epochs)
+        cfg.trainer = trainer_cfg(epochs, stack=stack)
 
     with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
         t0 = time.perf_counter()
-        exp = _experiment([_model_override(model_name), f"device={device}"], edit, Path(tmp), notes)
+        over = [_model_override(model_name), f"device={device}"]
+        exp = _experiment(over, edit, Path(tmp), notes, attacks)
         res = exp.run()
         total = time.perf_counter() - t0
     cfg = exp.cfg
     out(
         f"(c) RelaxLoss setting on random data: {cfg.model.name}, defense {cfg.defense.name}, "
         f"{epochs} epochs, {len(exp.split.target_train)} members per model, "
-        f"attacks {sorted(cfg.attack)}"
+        f"trainer.stack={stack}, attacks {sorted(cfg.attack)}"
     )
     for stage, s in res["timing"].items():
         out(f"    {stage + ':':16s}{s:9.1f} s")
@@ -124,7 +144,16 @@ def part_c(model_name: str, epochs: int, pool: int, device: torch.device, out) -
         out(f"    note: {n}")
 
 
-def part_d(model_name: str, dataset: str, epochs: int, device: torch.device, out) -> None:
+def part_d(
+    model_name: str,
+    dataset: str,
+    epochs: int,
+    device: torch.device,
+    out,
+    attacks: list[str] | None = None,
+    defense: str = "relaxloss",
+    seed: int = 0,
+) -> None:
     """Target + shadow trained with bf16 autocast and in fp32, same seed: accuracy and AUCs."""
     notes: list[str] = []
     rows = {}
@@ -134,13 +163,14 @@ def part_d(model_name: str, dataset: str, epochs: int, device: torch.device, out
             cfg.trainer = trainer_cfg(epochs, amp=amp)
 
         over = [_model_override(model_name), f"dataset={dataset}", f"device={device}"]
+        over.append(f"seed={seed}")
         with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
-            res = _experiment(over, edit, Path(tmp), notes).run()
+            res = _experiment(over, edit, Path(tmp), notes, attacks, defense).run()
         rows[amp] = res
     first = rows["bf16"]
     out(
         f"(d) bf16 vs fp32: {first['config']['model']['name']} on {dataset}, {epochs} epochs, "
-        f"defense {first['config']['defense']['name']}"
+        f"defense {first['config']['defense']['name']}, seed {seed}"
     )
     attacks = sorted(first["attacks"])
     out("    amp   test_acc  train_s  " + "  ".join(f"{a}_auc" for a in attacks))

@@ -100,8 +100,17 @@ def _validate_speed(cfg: DictConfig) -> None:
     trainer = cfg_get(cfg, "trainer")
     if "amp" in trainer:
         _choice(cfg, "trainer.amp", ["bf16", "none"])
-    for key in ("channels_last", "cudnn_benchmark", "compile"):
+    for key in ("channels_last", "cudnn_benchmark"):
         if key in trainer:
             _bool(cfg, f"trainer.{key}")
+    if "compile" in trainer and not isinstance(trainer.compile, bool):
+        from mia_bench.training import COMPILE_MODES
+
+        if trainer.compile not in COMPILE_MODES:
+            raise ConfigError(
+                "trainer.compile",
+                f"must be true, false or a torch.compile mode {list(COMPILE_MODES)}, "
+                f"got {trainer.compile!r}",
+            )
     if "stack" in trainer:
         _int(cfg, "trainer.stack", 1)

@@ -5,8 +5,10 @@ sample, times samples x epochs).
 
 Training dominates every target but the attacks' own cost is left out (per-sample gradient
 norms, MemGuard's per-query search, DP-SGD's per-sample clipping). FLOPs are a volume, not a
-time: divide by the sustained rate of your GPU, or scale from one measured setting
-(`make bench-train`, part (c): the RelaxLoss CIFAR-10 ResNet-20 setting).
+time. `--rates FILE` turns the volume into hours at measured training rates instead: the
+images/s of each speed setting (model x input shape x batch size), which
+`python -m mia_bench.bench --parts e` measures on your GPU (`--write-settings` lists the
+settings, so the benchmark need not compose every target again).
 """
 
 from __future__ import annotations
@@ -34,15 +36,39 @@ DATASETS: dict[str, tuple[int, tuple[int, ...], int]] = {
 TEACHER = {"distillation", "dmp"}
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What sets the training speed of a model: architecture, input shape, classes, batch."""
+
+    model_yaml: str  # the model config as sorted JSON
+    shape: tuple[int, ...]
+    classes: int
+    batch_size: int
+
+    @property
+    def key(self) -> str:
+        """How a measured rate is looked up (`python -m mia_bench.bench --parts e` writes these)."""
+        name = json.loads(self.model_yaml).get("name", "?")
+        return f"{name}|{'x'.join(map(str, self.shape))}|{self.classes}|b{self.batch_size}"
+
+
 @dataclass
 class Volume:
     jobs: int = 0
     models: dict[str, float] = field(default_factory=dict)  # cache identity -> training FLOPs
     sample_epochs: int = 0
+    # training samples x epochs per speed setting (models of one setting train equally fast)
+    by_setting: dict[Setting, int] = field(default_factory=dict)
 
     @property
     def flops(self) -> float:
         return sum(self.models.values())
+
+    def hours(self, rates: dict[str, float]) -> float | None:
+        """Training time at measured rates (images/s per `Setting.key`); None if one is missing."""
+        if any(s.key not in rates for s in self.by_setting):
+            return None
+        return sum(n / rates[s.key] for s, n in self.by_setting.items()) / 3600
 
 
 def dataset_shape(cfg: DictConfig) -> tuple[int, tuple[int, ...], int]:
@@ -98,6 +124,7 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
         roles += [
             (f"reference{i}", shadow_defense, population // 2) for i in range(lira.num_models)
         ]
+    setting = Setting(model_yaml, tuple(shape), classes, int(cfg.trainer.batch_size))
     common = [cfg.dataset.name, model_yaml, json.dumps(trainer, sort_keys=True)]
     common += [json.dumps(OmegaConf.to_container(cfg.split, resolve=True), sort_keys=True)]
     common += [str(cfg.seed), str(cfg.shadow.count)]
@@ -106,12 +133,14 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
         dcfg = OmegaConf.to_container(defense, resolve=True)
         epochs = _epochs(cfg, defense)
         key = "|".join([*common, role, json.dumps(dcfg, sort_keys=True)])
-        if key not in vol.models:
-            vol.models[key] = per_sample * size * epochs
-            vol.sample_epochs += size * epochs
-        if defense.name in TEACHER and key + "|teacher" not in vol.models:
-            vol.models[key + "|teacher"] = per_sample * size * int(cfg.trainer.epochs)
-            vol.sample_epochs += size * int(cfg.trainer.epochs)
+        trained = [(key, epochs)]
+        if defense.name in TEACHER:
+            trained.append((key + "|teacher", int(cfg.trainer.epochs)))
+        for k, e in trained:
+            if k not in vol.models:
+                vol.models[k] = per_sample * size * e
+                vol.sample_epochs += size * e
+                vol.by_setting[setting] = vol.by_setting.get(setting, 0) + size * e
 
 
 def volume(name: str, seeds: str = "0,1,2") -> Volume:
@@ -144,6 +173,45 @@ def _num(x: float) -> str:
     return f"{x:.2g}" if x < 1 else f"{x:.1f}"
 
 
+def settings(targets: list[str], seeds: str = "0,1,2") -> dict[Setting, int]:
+    """Every speed setting the targets train, with its training samples x epochs."""
+    out: dict[Setting, int] = {}
+    for name in targets:
+        for s, n in volume(name, seeds).by_setting.items():
+            out[s] = out.get(s, 0) + n
+    return out
+
+
+def write_settings(path: str, found: dict[Setting, int]) -> None:
+    """The settings as JSON, the input of `python -m mia_bench.bench --parts e --settings`."""
+    from mia_bench.io import atomic_write_text
+
+    rows = [
+        {
+            "key": s.key,
+            "model": json.loads(s.model_yaml),
+            "shape": list(s.shape),
+            "classes": s.classes,
+            "batch_size": s.batch_size,
+            "sample_epochs": n,
+        }
+        for s, n in sorted(found.items(), key=lambda item: item[0].key)
+    ]
+    atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+
+
+def read_rates(path: str) -> tuple[str, dict[str, float]]:
+    """(label, images/s per setting key) from a `bench --parts e` JSON report; the label names
+    the device and the trainer's speed settings."""
+    with open(path) as f:
+        report = json.load(f)
+    speed = report.get("speed", {})
+    label = report["device"]
+    if speed:
+        label += f", amp {speed.get('amp')}, compile {speed.get('compile') or 'off'}"
+    return label, {r["key"]: float(r["images_per_s"]) for r in report["rates"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     from mia_bench.targets import TARGETS
 
@@ -156,16 +224,49 @@ def main(argv: list[str] | None = None) -> int:
         help="sustained training rates (TFLOP/s, comma-separated) to turn volume into hours; "
         "an assumption, not a measurement (default 3,50)",
     )
+    p.add_argument(
+        "--rates",
+        metavar="JSON",
+        action="append",
+        default=[],
+        help="measured training rates (`python -m mia_bench.bench --parts e` writes them): adds "
+        "a column of the hours of training at those rates; may be given several times",
+    )
+    p.add_argument(
+        "--write-settings",
+        metavar="JSON",
+        help="write the targets' distinct training settings (model, input shape, batch) and "
+        "their volumes, for `python -m mia_bench.bench --parts e --settings JSON`",
+    )
     args = p.parse_args(argv)
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        p.error(f"unknown target(s) {unknown}; choose from {sorted(TARGETS)}")
+    if args.write_settings:
+        write_settings(args.write_settings, settings(args.targets, args.seeds))
+        print(f"written to {args.write_settings}")
+        return 0
     rates = [float(r) for r in args.tflops.split(",")]
+    measured = [read_rates(path) for path in args.rates]
     head = ["target", "jobs", "models trained", "training samples x epochs", "training PFLOP"]
     head += [f"hours at {r:g} TFLOP/s" for r in rates]
+    head += [f"hours at the rates measured on {label}" for label, _ in measured]
+    if len(measured) > 1:  # each setting at the fastest of its measured rates
+        best: dict[str, float] = {}
+        for _, rate in measured:
+            for key, r in rate.items():
+                best[key] = max(r, best.get(key, 0.0))
+        measured.append(("best", best))
+        head.append("hours at the fastest measured rate of each setting")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name in args.targets:
         v = volume(name, args.seeds)
         cells = [name, str(v.jobs), str(len(v.models)), f"{v.sample_epochs / 1e6:.1f} M"]
         cells += [_num(v.flops / 1e15), *[_num(v.flops / (r * 1e12) / 3600) for r in rates]]
+        for _, rate in measured:
+            h = v.hours(rate)
+            cells.append("n/a (a setting was not measured)" if h is None else _num(h))
         print("| " + " | ".join(cells) + " |")
     return 0
 

@@ -84,6 +84,10 @@ class _Forward(nn.Module):
         return self.m.forward_with_features(x) if self.with_features else self.m(x)
 
 
+def _input_in_fp32(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].float(), *args[1:])
+
+
 def train_stacked(
     models: list[nn.Module],
     defenses: list[Defense],
@@ -139,6 +143,13 @@ def train_stacked(
     buffers = {f"m.{n}": b for n, b in buffers.items()}
     # The skeleton only lends its structure to functional_call; 'meta' holds no storage.
     skeleton = _Forward(copy.deepcopy(models[0]).to("meta"), with_features)
+    if fast.amp_dtype is not None:
+        # vmap's BatchNorm rule needs input and running statistics of one dtype in the
+        # backward; autocast leaves BatchNorm inputs in bf16, so normalise in fp32 (the next
+        # convolution casts back to bf16).
+        for mod in skeleton.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.register_forward_pre_hook(_input_in_fp32)
 
     def one_model(p, b, xb):
         return functional_call(skeleton, (p, b), (xb,))

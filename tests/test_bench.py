@@ -38,6 +38,45 @@ def test_bench_reports_every_part(tmp_path, capsys):
         assert re.search(rf"{stage}:\s+[\d.]+ s", text), stage
 
 
+def test_bench_rates_part_writes_what_plan_reads(tmp_path, capsys):
+    import json
+
+    from mia_bench import plan
+
+    vol = plan.Volume()
+    from conftest import CONF
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        plan.add_job(vol, compose("config", overrides=["trainer.batch_size=32"]))
+    settings = tmp_path / "settings.json"
+    plan.write_settings(str(settings), vol.by_setting)
+    argv = ["--device", "cpu", "--parts", "e", "--settings", str(settings), "--steps", "3"]
+    assert bench.main([*argv, "--record", str(tmp_path)]) == 0
+    (rates,) = tmp_path.glob("rates-*-cpu-*-e.json")
+    device, measured = plan.read_rates(str(rates))
+    ((setting, n),) = vol.by_setting.items()
+    rate = measured[setting.key]
+    row = json.loads(rates.read_text())["rates"][0]
+    # 3 batches of 32 samples in the timed epoch: the rate is their count over its seconds
+    assert rate == pytest.approx(3 * 32 / row["seconds"])
+    assert vol.hours(measured) == pytest.approx(n / rate / 3600)
+    assert f"{setting.key}" in capsys.readouterr().out
+
+
+def test_bench_compile_flag_reaches_the_trainer_and_bad_values_stop(capsys):
+    from mia_bench.bench_pipeline import SPEED, trainer_cfg
+
+    try:
+        with pytest.raises(ValueError, match="trainer.compile"):
+            bench.main(["--device", "cpu", "--parts", "", "--compile", "fastest"])
+        assert bench.main(["--device", "cpu", "--parts", "", "--compile", "reduce-overhead"]) == 0
+        assert trainer_cfg(1).compile == "reduce-overhead"
+        assert "'compile': 'reduce-overhead'" in capsys.readouterr().out
+    finally:
+        SPEED.clear()
+
+
 @pytest.mark.slow
 def test_bench_bf16_part_reports_accuracy_and_auc_per_amp(tmp_path, capsys):
     assert (

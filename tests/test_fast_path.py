@@ -50,7 +50,7 @@ def _train(cfg, device=CPU):
 
 def test_fast_path_is_off_on_cpu():
     fp = FastPath.from_cfg(TRAINER, CPU)
-    assert fp.amp_dtype is None and fp.channels_last is False and fp.compile is False
+    assert fp.amp_dtype is None and fp.channels_last is False and fp.compile is None
     x = torch.zeros(2, 3, 4, 4)
     assert fp.batch(x) is x
     opt = make_optimizer([torch.zeros(2, requires_grad=True)], TRAINER, CPU)
@@ -73,6 +73,7 @@ def test_cpu_ignores_amp_and_channels_last_bit_for_bit():
         ("trainer.amp=fp16", "trainer.amp"),
         ("trainer.channels_last=maybe", "trainer.channels_last"),
         ("trainer.compile=1", "trainer.compile"),
+        ("trainer.compile=fast", "trainer.compile"),
         ("trainer.cudnn_benchmark=yes", "trainer.cudnn_benchmark"),
         ("trainer.stack=0", "trainer.stack"),
         ("trainer.stack=two", "trainer.stack"),
@@ -91,6 +92,19 @@ def test_speed_keys_are_optional_in_a_trainer_config(cfg_factory):
             cfg.trainer.pop(k)
     validate(cfg)
     assert FastPath.from_cfg(cfg.trainer, CPU) == FastPath()
+
+
+def test_compile_modes_of_the_config():
+    from mia_bench.training import compile_mode
+
+    assert [compile_mode(v) for v in (False, None, True)] == [None, None, "default"]
+    assert compile_mode("reduce-overhead") == "reduce-overhead"
+    with pytest.raises(ValueError, match="trainer.compile"):
+        compile_mode("fast")
+
+
+def test_compile_mode_string_passes_validation(cfg_factory):
+    validate(cfg_factory(["trainer.compile=reduce-overhead"]))
 
 
 @pytest.mark.slow

@@ -190,12 +190,22 @@ def test_cuda_matches_cpu(wrt, monkeypatch):
     model = _randomise_bn(SmallCNN((3, 32, 32), 10))
     x, y = torch.randn(300, 3, 32, 32), torch.randint(0, 10, (300,))
     cpu = per_sample_grad_norms(model, x, y, wrt)
-    # TF32 matmuls would change the result beyond 1e-4; compare in full fp32
+    # TF32 matmuls would change the result beyond 1e-4; compare in full fp32. cuDNN's
+    # autotuner (switched on by any earlier training on CUDA) may pick Winograd / FFT
+    # convolutions, whose fp32 rounding differs by up to 1e-3: ask for the plain algorithms.
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     gpu = per_sample_grad_norms(model.cuda(), x.cuda(), y.cuda(), wrt)
     for k in ("l1", "l2"):
-        torch.testing.assert_close(gpu[k].cpu(), cpu[k], rtol=REL, atol=0)
+        rel = ((gpu[k].cpu() - cpu[k]).abs() / cpu[k]).double()
+        # Typical samples agree to fp32 rounding. A confidently classified sample's gradient
+        # is (softmax - onehot) with 1 - p near 0, where CPU and CUDA softmax roundings differ
+        # by a relative 1e-3 (seen on one sample in 300 on an H100); a wrong layer or norm
+        # moves every sample by far more.
+        assert rel.median() < REL / 10, (k, rel.median())
+        assert rel.max() < 20 * REL, (k, rel.max(), rel.argmax())
 
 
 def test_default_chunk_size_on_cpu():

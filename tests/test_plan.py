@@ -51,3 +51,34 @@ def test_early_stopping_trains_to_its_last_checkpoint_and_distillation_adds_a_te
     vol = plan.Volume()
     plan.add_job(vol, _cfg("defense=distillation"))
     assert len(vol.models) == 4  # target, shadow, and a teacher for each
+
+
+def test_volume_by_setting_and_hours_at_measured_rates(tmp_path):
+    vol = plan.Volume()
+    exp = "+experiment=relaxloss_purchase100_mlp"
+    plan.add_job(vol, _cfg(exp, "defense=none"))
+    plan.add_job(vol, _cfg(exp, "defense=relaxloss"))
+    # one speed setting (the Purchase MLP at batch 128) holds every model of both jobs
+    ((setting, n),) = vol.by_setting.items()
+    assert setting.key == "mlp_purchase|600|100|b128"
+    assert n == vol.sample_epochs == (39465 + 39464 + 39465) * 120
+    # at 1,000 samples per second the volume takes n / 1000 / 3600 hours
+    assert vol.hours({setting.key: 1000.0}) == pytest.approx(n / 1000 / 3600)
+    assert vol.hours({"other|1|1|b1": 1000.0}) is None  # an unmeasured setting: no guess
+    # the settings file round-trips into the rates format the bench writes
+    path = tmp_path / "settings.json"
+    plan.write_settings(str(path), vol.by_setting)
+    (row,) = json.loads(path.read_text())
+    assert row["key"] == setting.key and row["shape"] == [600] and row["batch_size"] == 128
+    assert row["sample_epochs"] == n and row["model"]["name"] == "mlp_purchase"
+    report = tmp_path / "rates.json"
+    report.write_text(
+        json.dumps({"device": "X", "rates": [{"key": setting.key, "images_per_s": 5}]})
+    )
+    assert plan.read_rates(str(report)) == ("X", {setting.key: 5.0})
+
+
+def test_plan_refuses_an_unknown_target(capsys):
+    with pytest.raises(SystemExit):
+        plan.main(["table-nonexistent"])
+    assert "unknown target" in capsys.readouterr().err
