@@ -28,6 +28,13 @@ from mia_bench.io import atomic_write_bytes  # noqa: E402
 from mia_bench.metrics import roc_points  # noqa: E402
 
 MARKERS = "os^Dvp<>h"
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def line_style(i: int) -> dict[str, str]:
+    """Colour and dash of the i-th curve: the 10 default colours solid, then dashed, dotted and
+    dash-dotted, so 40 curves stay distinct."""
+    return {"color": f"C{i % 10}", "ls": LINESTYLES[(i // 10) % len(LINESTYLES)]}
 
 
 @dataclass
@@ -231,7 +238,7 @@ def roc_curves(runs: list[tuple[str, Path]], attacks: list[str], title: str) -> 
                 continue
             fpr, tpr, _ = roc_points(s[attack], s["member"].astype(bool))
             keep = (fpr > 0) & (tpr > 0)
-            ax.plot(fpr[keep], tpr[keep], lw=1.2, color=f"C{i % 10}", label=label)
+            ax.plot(fpr[keep], tpr[keep], lw=1.2, label=label, **line_style(i))
         ax.set_xscale("log")
         ax.set_yscale("log")
         # Minor ticks on 5 decades cost most of the drawing time and add little.

@@ -301,3 +301,23 @@ def test_run_folder_report_goes_to_a_subfolder_and_bad_input_is_refused(tmp_path
 
 def test_tex_escape():
     assert tex_escape("a_b & 5% #1 {x}") == r"a\_b \& 5\% \#1 \{x\}"
+
+
+def test_roc_curves_of_many_runs_stay_distinct(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mia_bench.plots import roc_curves
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for i in range(25):
+        member = np.arange(200) < 100
+        path = tmp_path / f"s{i}.npz"
+        np.savez(path, member=member, loss=rng.normal(size=200) + member * 0.05 * i)
+        runs.append((f"run {i}", path))
+    fig = roc_curves(runs, ["loss"], "t")
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("run ")]
+    assert len(lines) == 25
+    styles = {(ln.get_color(), ln.get_linestyle()) for ln in lines}
+    assert len(styles) == 25  # 10 colours alone would repeat from the 11th run on
