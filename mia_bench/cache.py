@@ -2,7 +2,8 @@
 sweep and launcher worker.
 
 A model is keyed by the SHA-256 of everything that determines it (dataset and its parameters,
-the exact training indices, model, trainer, defense, seed, role). An entry is two files:
+the exact training indices, model, trainer recipe, defense, seed, role; not the device or the
+trainer's speed-only settings, `mia_bench.training.SPEED_ONLY_KEYS`). An entry is two files:
 `<key>.pt` (state dicts, loaded with `weights_only=True`) and `<key>.json` (the spec it was
 made from, the checksum of the .pt, the training log). Both are written atomically, the .json
 last, so an entry without a valid .json is incomplete. A lock per key makes concurrent jobs

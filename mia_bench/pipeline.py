@@ -58,7 +58,7 @@ from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
-from mia_bench.training import predict_logits, train_model
+from mia_bench.training import SPEED_ONLY_KEYS, predict_logits, train_model
 
 
 class Stages:
@@ -173,9 +173,9 @@ class Experiment:
         model = defense.wrap_model(model)
         defense.attach(build_context(self, role, seed, train_idx, test_idx))
         trainer = _container(cfg.trainer)
-        # Stacked or alone, checkpointed or not, a model is cached under one key.
-        trainer.pop("stack", None)
-        trainer.pop("checkpoint_every", None)
+        # Stacked or alone, compiled or not, checkpointed or not: one model, one key.
+        for key in SPEED_ONLY_KEYS:
+            trainer.pop(key, None)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),

@@ -105,6 +105,7 @@ def _epochs(cfg: DictConfig, defense: DictConfig) -> int:
 def add_job(vol: Volume, cfg: DictConfig) -> None:
     """The models one job trains, keyed like the model cache (what determines each model)."""
     from mia_bench.data.splits import make_split
+    from mia_bench.training import SPEED_ONLY_KEYS
 
     n, shape, classes = dataset_shape(cfg)
     kind = "image" if len(shape) == 3 else "tabular"
@@ -112,7 +113,8 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
     model_yaml = json.dumps(OmegaConf.to_container(cfg.model, resolve=True), sort_keys=True)
     per_sample = 3 * forward_flops(model_yaml, shape, classes)
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer.pop("stack", None)
+    for key in SPEED_ONLY_KEYS:  # as the model cache keys a model
+        trainer.pop(key, None)
     none = OmegaConf.create({"name": "none"})
     roles = [("target", cfg.defense, len(split.target_train))]
     shadow_defense = cfg.defense if cfg.shadow.defense == "same" else none

@@ -88,6 +88,18 @@ class FastPath:
             torch.compiler.cudagraph_mark_step_begin()
 
 
+# Trainer keys that decide how fast a model trains or how often it is saved, not what it
+# learns: left out of the model cache's key, so switching them reuses trained models (like the
+# device, which is not in the key either). `amp` stays in: bf16 changes the arithmetic.
+SPEED_ONLY_KEYS = (
+    "stack",
+    "checkpoint_every",
+    "eval_batch_size",
+    "compile",
+    "channels_last",
+    "cudnn_benchmark",
+)
+
 # trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")

@@ -101,3 +101,18 @@ def test_attack_outputs_are_cached_by_config_and_signals(cfg_factory, tmp_path):
     assert again["attack_cache_hits"] == {"loss": True, "nn": True}
     assert again["attacks"] == first["attacks"]
     assert other["attack_cache_hits"] == {"loss": True, "nn": False}
+
+
+def test_speed_settings_reuse_trained_models_and_amp_does_not(cfg_factory, tmp_path):
+    common = ["attack=[loss]", "trainer.epochs=2", "trainer.milestones=[1]"]
+    first = pipeline.run(cfg_factory(common), tmp_path / "a")
+    assert not any(m["cache_hit"] for m in first["models"].values())
+    # how fast / how often saved, not what is learned: the same models from the cache
+    speed = ["trainer.eval_batch_size=512", "trainer.channels_last=false"]
+    speed += ["trainer.cudnn_benchmark=false", "trainer.checkpoint_every=1"]
+    speed += ["trainer.compile=reduce-overhead", "trainer.stack=2"]
+    again = pipeline.run(cfg_factory([*common, *speed]), tmp_path / "b")
+    assert all(m["cache_hit"] for m in again["models"].values())
+    # bf16 changes the arithmetic on CUDA, so it is a different model
+    bf16 = pipeline.run(cfg_factory([*common, "trainer.amp=bf16"]), tmp_path / "c")
+    assert not any(m["cache_hit"] for m in bf16["models"].values())
