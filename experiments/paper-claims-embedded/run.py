@@ -38,7 +38,7 @@ SEEDS = [0, 1, 2]
 ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn"]
 RELAX_ALPHAS = [0.25, 0.5, 1.0, 1.5, 2.0]
 # CCL: the paper's reference beta (0.05) with our trainer (lr 0.05, 60 epochs) underfits the
-# synthetic data badly (51% test accuracy against 68.5% for CE); beta = 1 trains at CE's scale.
+# synthetic data badly (52% test accuracy against 68% for CE); beta = 1 trains at CE's scale.
 CCL_RUNS = [
     ("ccel", 0.5, 1.0),
     ("ccql", 0.5, 1.0),
