@@ -71,6 +71,11 @@ bench-gradnorms: $(STAMP) ## Per-sample gradient norms, per-sample loop vs ours 
 bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/
 	$(BIN)/python -m mia_bench.bench --record experiments/bench $(ARGS)
 
+.PHONY: bench-rates
+bench-rates: $(STAMP) ## Training rate of every setting the paper targets train (GPU), then hours per target
+	$(BIN)/python -m mia_bench.bench --parts e --record experiments/bench $(ARGS)
+	$(BIN)/python -m mia_bench.plan --rates $$(ls -t experiments/bench/rates-*.json | head -1)
+
 # --- the papers' tables and figures (README: "Reproducing the papers") ---------------------
 # SCALE=full: the papers' settings (needs the datasets; a GPU); runs in outputs/tables/<target>/,
 # report + comparison in experiments/<target>/. SCALE=smoke: the same sweeps on fake files,
