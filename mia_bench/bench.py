@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         stem = f"{dt.date.today().isoformat()}-{device.type}-{slug}-{args.parts}"
         if SPEED["compile"]:
             stem += f"-{SPEED['compile']}"
+        if args.amp:
+            stem += f"-{args.amp}"
         if "d" in args.parts:
             stem += f"-{args.dataset or 'default'}-seed{args.seed}"
         path = Path(args.record) / f"train-{stem}.txt"

@@ -60,7 +60,7 @@ class FastPath:
         if on_cuda and bool(cfg.get("cudnn_benchmark", True)):
             torch.backends.cudnn.benchmark = True
         return cls(
-            amp_dtype=torch.bfloat16 if on_cuda and cfg.get("amp", "bf16") == "bf16" else None,
+            amp_dtype=torch.bfloat16 if on_cuda and cfg.get("amp", "none") == "bf16" else None,
             channels_last=on_cuda and bool(cfg.get("channels_last", True)),
             compile=compile_mode(cfg.get("compile", False)),
         )
