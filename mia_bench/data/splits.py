@@ -53,6 +53,19 @@ class Split:
             )
 
 
+def _random_halves(
+    pool: np.ndarray, count: int, rng: np.random.Generator, equal: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` (train, test) pairs, each a fresh random halving of `pool`. An odd pool's
+    extra sample is left out (`equal`) or goes to the test half."""
+    h = len(pool) // 2
+    out = []
+    for _ in range(count):
+        p = rng.permutation(pool)
+        out.append((np.sort(p[:h]), np.sort(p[h : 2 * h] if equal else p[h:])))
+    return out
+
+
 def _shadow_sets(
     shadow_train: np.ndarray, shadow_test: np.ndarray, count: int, rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -61,12 +74,7 @@ def _shadow_sets(
     if count == 1:
         return [(shadow_train, shadow_test)]
     pool = np.concatenate([shadow_train, shadow_test])
-    half = len(pool) // 2
-    out = []
-    for _ in range(count):
-        perm = rng.permutation(pool)
-        out.append((np.sort(perm[:half]), np.sort(perm[half:])))
-    return out
+    return _random_halves(pool, count, rng, equal=False)
 
 
 def relaxloss_split(
@@ -105,18 +113,6 @@ def relaxloss_split(
         halves.append((np.sort(block[r[:h]]), np.sort(block[r[h:]])))  # (shadow, target)
     (st, tt), (se, te) = halves
     return Split(tt, te, _shadow_sets(st, se, shadow_count, rng), ref)
-
-
-def _random_halves(
-    pool: np.ndarray, count: int, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`count` (train, test) pairs, each a fresh random halving of `pool`."""
-    h = len(pool) // 2
-    out = []
-    for _ in range(count):
-        p = rng.permutation(pool)
-        out.append((np.sort(p[:h]), np.sort(p[h : 2 * h])))
-    return out
 
 
 def crl_split(
