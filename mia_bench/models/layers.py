@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -45,3 +45,19 @@ def global_pool() -> nn.Sequential:
     """Global average pooling to a (B, C) feature vector: the papers' penultimate features,
     and what lets one architecture take 28x28, 32x32 and 64x64 inputs."""
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def stages(
+    block: Callable[[int, int, int], nn.Module],
+    c_in: int,
+    widths: Sequence[int],
+    blocks: Sequence[int],
+) -> list[nn.Module]:
+    """The residual stages of a ResNet / Wide ResNet: `blocks[i]` blocks of width `widths[i]`,
+    the first block of every stage after the first with stride 2 (He et al. 2016, Sec. 3.3)."""
+    layers: list[nn.Module] = []
+    for i, (w, n) in enumerate(zip(widths, blocks)):
+        for b in range(n):
+            layers.append(block(c_in, w, 2 if (i > 0 and b == 0) else 1))
+            c_in = w
+    return layers

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mia_bench.models.base import Classifier
-from mia_bench.models.layers import conv_bn_relu, global_pool, he_init, image_shape
+from mia_bench.models.layers import conv_bn_relu, global_pool, he_init, image_shape, stages
 
 
 class BasicBlock(nn.Module):
@@ -43,15 +43,6 @@ class BasicBlock(nn.Module):
         return self.relu(self.branch(x) + self.shortcut(x))
 
 
-def _stages(c_in: int, widths: Sequence[int], blocks: Sequence[int]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for i, (w, n) in enumerate(zip(widths, blocks)):
-        for b in range(n):
-            layers.append(BasicBlock(c_in, w, stride=2 if (i > 0 and b == 0) else 1))
-            c_in = w
-    return layers
-
-
 class CifarResNet(Classifier):
     """He et al. (2016) CIFAR ResNet of `depth` = 6n + 2 layers (20, 32, 44, 56, 110)."""
 
@@ -68,7 +59,7 @@ class CifarResNet(Classifier):
             raise ValueError(f"model.depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
         self.body = nn.Sequential(
-            conv_bn_relu(c, 16), *_stages(16, (16, 32, 64), (n, n, n)), global_pool()
+            conv_bn_relu(c, 16), *stages(BasicBlock, 16, (16, 32, 64), (n, n, n)), global_pool()
         )
         he_init(self)
         self._make_head(64, num_classes, dropout)
@@ -81,7 +72,9 @@ class ResNet18(Classifier):
         super().__init__()
         c, _, _ = image_shape(input_shape, "resnet18")
         self.body = nn.Sequential(
-            conv_bn_relu(c, 64), *_stages(64, (64, 128, 256, 512), (2, 2, 2, 2)), global_pool()
+            conv_bn_relu(c, 64),
+            *stages(BasicBlock, 64, (64, 128, 256, 512), (2, 2, 2, 2)),
+            global_pool(),
         )
         he_init(self)
         self._make_head(512, num_classes, dropout)

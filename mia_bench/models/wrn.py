@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mia_bench.models.base import Classifier
-from mia_bench.models.layers import global_pool, he_init, image_shape
+from mia_bench.models.layers import global_pool, he_init, image_shape, stages
 
 
 class WideBlock(nn.Module):
@@ -46,13 +46,13 @@ class WideResNet(Classifier):
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"model.depth must be 6n+4 (16, 22, 28, 40), got {depth}")
         n = (depth - 4) // 6
-        layers: list[nn.Module] = [nn.Conv2d(c, 16, 3, padding=1, bias=False)]
-        c = 16
-        for g, w in enumerate((16 * width, 32 * width, 64 * width)):
-            for b in range(n):
-                layers.append(WideBlock(c, w, stride=2 if (g > 0 and b == 0) else 1))
-                c = w
-        layers += [nn.BatchNorm2d(c), nn.ReLU(), global_pool()]
-        self.body = nn.Sequential(*layers)
+        widths = (16 * width, 32 * width, 64 * width)
+        self.body = nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1, bias=False),
+            *stages(WideBlock, 16, widths, (n, n, n)),
+            nn.BatchNorm2d(widths[-1]),
+            nn.ReLU(),
+            global_pool(),
+        )
         he_init(self)
-        self._make_head(c, num_classes, dropout)
+        self._make_head(widths[-1], num_classes, dropout)
