@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mia_bench.data.base import TensorData
 from mia_bench.data.files import Remote, data_root, extract, obtain, verify_file
-from mia_bench.data.images import image_data
+from mia_bench.data.images import image_data, pooled
 from mia_bench.data.tensor_cache import cached
 from mia_bench.errors import ConfigError
 
@@ -144,13 +143,7 @@ def load_cifar(
         if verify:
             for f, (_, md5) in zip(files, spec.batches):
                 verify_file(f, name, spec.remote.where(), md5=md5)
-        parts = [read_batch(f, spec.label_key) for f in files]
-        return {
-            "x": torch.from_numpy(np.concatenate([p[0] for p in parts])),
-            "y": torch.from_numpy(np.concatenate([p[1] for p in parts])),
-            # Pooled in file order: the training batches, then the test batch.
-            "n_train": int(sum(len(p[1]) for p in parts[:-1])),
-        }
+        return pooled([read_batch(f, spec.label_key) for f in files])
 
     t = cached(root, name, files, {"verify": bool(verify)}, decode)
     return image_data(

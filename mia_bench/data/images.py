@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from mia_bench.data.base import TensorData
@@ -14,6 +15,16 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     """Per-channel mean and standard deviation of uint8 images, on the [0, 1] scale."""
     xf = x.double().div_(255.0).transpose(0, 1).reshape(x.shape[1], -1)
     return tuple(xf.mean(1).tolist()), tuple(xf.std(1).tolist())
+
+
+def pooled(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """(images, labels) of a dataset's files pooled in file order, the test file last;
+    `n_train` counts the rows before it."""
+    return {
+        "x": torch.from_numpy(np.concatenate([p[0] for p in parts])),
+        "y": torch.from_numpy(np.concatenate([p[1] for p in parts])),
+        "n_train": int(sum(len(p[1]) for p in parts[:-1])),
+    }
 
 
 def _per_channel(value: Sequence[float], channels: int, key: str) -> tuple[float, ...]:

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mia_bench.data.base import TensorData
 from mia_bench.data.files import Remote, data_root, obtain
-from mia_bench.data.images import image_data
+from mia_bench.data.images import image_data, pooled
 from mia_bench.data.tensor_cache import cached
 from mia_bench.errors import ConfigError
 
@@ -75,12 +74,7 @@ def load_svhn(
         if verify:
             for r in REMOTES:
                 obtain(r, folder, "svhn", download=False, verify=True)
-        parts = [read_mat(f) for f in files]
-        return {
-            "x": torch.from_numpy(np.concatenate([p[0] for p in parts])),
-            "y": torch.from_numpy(np.concatenate([p[1] for p in parts])),
-            "n_train": len(parts[0][1]),
-        }
+        return pooled([read_mat(f) for f in files])
 
     t = cached(root, "svhn", files, {"verify": bool(verify)}, decode)
     return image_data("svhn", t["x"], t["y"], 10, mean, std, meta={"n_train": t["n_train"]})
