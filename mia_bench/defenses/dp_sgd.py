@@ -24,11 +24,11 @@ import warnings
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mia_bench.defenses._params import choice, number
-from mia_bench.defenses.base import Defense, TrainingParts
+from mia_bench.defenses.base import TrainingParts
+from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 
 
@@ -72,7 +72,7 @@ def make_private_compatible(model: nn.Module) -> tuple[nn.Module, list[str]]:
     return fixed, replaced
 
 
-class DPSGD(Defense):
+class DPSGD(NoDefense):
     resumable = False  # the privacy accountant and Opacus optimiser state are not in state_dict()
     name = "dp_sgd"
 
@@ -149,16 +149,6 @@ class DPSGD(Defense):
         for gsm in self._gsm:
             gsm._close()  # removes Opacus's hooks and per-sample attributes
         self._gsm = []
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return F.cross_entropy(logits, targets)
 
     def epsilon(self) -> float | None:
         """Epsilon at `delta` for the steps taken; None without noise (no finite guarantee)."""

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mia_bench.defenses._params import integer, number
-from mia_bench.defenses.base import Defense, DefenseContext
+from mia_bench.defenses.base import DefenseContext
+from mia_bench.defenses.none import NoDefense
 
 
 def surrogate_input(logits: torch.Tensor) -> torch.Tensor:
@@ -159,7 +160,7 @@ def phase_two(
     return torch.where(use[:, None], protected, z0)
 
 
-class MemGuard(Defense):
+class MemGuard(NoDefense):
     name = "memguard"
     uses_reference = True
     blocks_signals = frozenset({"grad_x", "grad_w"})
@@ -204,17 +205,6 @@ class MemGuard(Defense):
         # list so that it is not part of the model's checkpoint.
         self._surrogate: list[Surrogate] = []
         self._seed = 0
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Training is plain cross-entropy: MemGuard acts only at query time."""
-        return F.cross_entropy(logits, targets)
 
     def after_training(self, model: nn.Module, ctx: DefenseContext | None) -> None:
         """Fit the surrogate on members (training set) vs an equal-size reference sample."""
