@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import NO_DEFENSE
-from mia_bench.defenses._params import number
+from mia_bench.defenses import NO_DEFENSE, checks
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -56,8 +55,10 @@ class DMP(Defense):
         temperature: float = 1.0,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.select_fraction = number("select_fraction", select_fraction, 0.0, 1.0, lo_open=True)
-        self.temperature = number("temperature", temperature, 0.0, lo_open=True)
+        self.select_fraction = checks.number(
+            "select_fraction", select_fraction, lo=0.0, hi=1.0, lo_open=True
+        )
+        self.temperature = checks.number("temperature", temperature, lo=0.0, lo_open=True)
 
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from mia_bench.defenses._params import choice, number
+from mia_bench.defenses import checks
 from mia_bench.defenses.base import TrainingParts
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
@@ -87,15 +87,11 @@ class DPSGD(NoDefense):
         accountant: str = "rdp",
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.noise_multiplier = number("noise_multiplier", noise_multiplier, 0.0)
-        self.max_grad_norm = number("max_grad_norm", max_grad_norm, 0.0, lo_open=True)
-        self.delta = number("delta", delta, 0.0, 1.0, lo_open=True, hi_open=True)
-        if not isinstance(poisson_sampling, bool):
-            raise ConfigError(
-                "defense.poisson_sampling", f"must be true or false, got {poisson_sampling!r}"
-            )
-        self.poisson_sampling = poisson_sampling
-        self.accountant = choice("accountant", accountant, ("rdp", "prv", "gdp"))
+        self.noise_multiplier = checks.number("noise_multiplier", noise_multiplier, lo=0.0)
+        self.max_grad_norm = checks.number("max_grad_norm", max_grad_norm, lo=0.0, lo_open=True)
+        self.delta = checks.number("delta", delta, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        self.poisson_sampling = checks.flag("poisson_sampling", poisson_sampling)
+        self.accountant = checks.choice("accountant", accountant, ("rdp", "prv", "gdp"))
         self.replaced_modules: list[str] = []
         # Saved with the model, so a cached model reports its epsilon.
         self.register_buffer("steps", torch.zeros((), dtype=torch.float64))
