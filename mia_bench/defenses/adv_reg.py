@@ -93,11 +93,7 @@ class AdvReg(Defense):
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts | None:
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "adv_reg needs a DefenseContext (Defense.attach) for the reference fold"
-            )
+        ctx = self.attached_context("the reference fold")
         self._model = [model]
         self._train = train_data
         self._ref = tuple(t.to(ctx.device) for t in ctx.reference)

@@ -53,11 +53,7 @@ class SelfDistillation(Defense):
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts | None:
-        if self.ctx is None:
-            raise RuntimeError(
-                "distillation needs a DefenseContext (Defense.attach) for its teacher"
-            )
-        self._teacher = [self.ctx.teacher(NO_DEFENSE)]
+        self._teacher = [self.attached_context("its teacher").teacher(NO_DEFENSE)]
         return None
 
     def end_training(self) -> None:

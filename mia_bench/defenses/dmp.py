@@ -65,11 +65,7 @@ class DMP(Defense):
     ) -> TrainingParts:
         from mia_bench.training import predict_logits
 
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "dmp needs a DefenseContext (Defense.attach) for its teacher and reference data"
-            )
+        ctx = self.attached_context("its teacher and reference data")
         teacher = ctx.teacher(NO_DEFENSE)
         x_ref = ctx.reference[0]
         t_logits = predict_logits(

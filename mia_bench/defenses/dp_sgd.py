@@ -115,11 +115,7 @@ class DPSGD(NoDefense):
         warnings.filterwarnings(
             "ignore", message="Full backward hook is firing", category=UserWarning
         )
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "dp_sgd needs a DefenseContext (Defense.attach) for its batch size and seed"
-            )
+        ctx = self.attached_context("its batch size and seed")
         n = len(train_data[1])
         steps_per_epoch = math.ceil(n / ctx.batch_size)
         q = 1.0 / steps_per_epoch  # Opacus's DPDataLoader convention
