@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses._params import choice, integer, number
+from mia_bench.defenses import checks
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -77,12 +77,12 @@ class AdvReg(Defense):
         warmup_epochs: int = 0,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.lam = number("lam", lam, 0.0)
-        self.k = integer("k", k, 1)
-        self.attack_lr = number("attack_lr", attack_lr, 0.0, lo_open=True)
-        self.model_term = choice("model_term", model_term, ("log", "mean"))
-        self.warmup_epochs = integer("warmup_epochs", warmup_epochs, 0)
-        self.hidden = [integer("hidden", h, 1) for h in hidden]
+        self.lam = checks.number("lam", lam, lo=0.0)
+        self.k = checks.integer("k", k, lo=1)
+        self.attack_lr = checks.number("attack_lr", attack_lr, lo=0.0, lo_open=True)
+        self.model_term = checks.choice("model_term", model_term, ("log", "mean"))
+        self.warmup_epochs = checks.integer("warmup_epochs", warmup_epochs, lo=0)
+        self.hidden = [checks.integer("hidden", h, lo=1) for h in hidden]
         self.inference = InferenceModel(num_classes, self.hidden)
         # Set by `setup` for the length of training; the model sits in a list so that it is
         # not registered as a submodule (it is saved on its own).
@@ -93,11 +93,7 @@ class AdvReg(Defense):
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts | None:
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "adv_reg needs a DefenseContext (Defense.attach) for the reference fold"
-            )
+        ctx = self.attached_context("the reference fold")
         self._model = [model]
         self._train = train_data
         self._ref = tuple(t.to(ctx.device) for t in ctx.reference)

@@ -153,6 +153,13 @@ class Defense(nn.Module):
         """Receive the run's context before training (and before `after_training`)."""
         self.ctx = ctx
 
+    def attached_context(self, purpose: str) -> DefenseContext:
+        """The context `attach` handed over; a RuntimeError saying what it is needed for when
+        there is none (a defense used outside the pipeline without `attach`)."""
+        if self.ctx is None:
+            raise RuntimeError(f"{self.name} needs a DefenseContext (Defense.attach) for {purpose}")
+        return self.ctx
+
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data: Any
     ) -> TrainingParts | None:

@@ -7,7 +7,7 @@ so a bad value stops the run before any model is trained.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Real
+from numbers import Integral, Real
 
 from mia_bench.errors import ConfigError
 
@@ -33,6 +33,15 @@ def number(
     if hi is not None and (v > hi or (hi_open and v == hi)):
         raise ConfigError(full, f"must be {'<' if hi_open else '<='} {hi}, got {value}")
     return v
+
+
+def integer(key: str, value: object, *, lo: int | None = None) -> int:
+    """`value` as an int, refused unless it is an integer (not a bool) of at least `lo`."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ConfigError(f"defense.{key}", f"must be an integer, got {value!r}")
+    if lo is not None and value < lo:
+        raise ConfigError(f"defense.{key}", f"must be >= {lo}, got {value}")
+    return int(value)
 
 
 def choice(key: str, value: object, options: Sequence[str]) -> str:

@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import NO_DEFENSE
-from mia_bench.defenses._params import number
+from mia_bench.defenses import NO_DEFENSE, checks
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -45,8 +44,8 @@ class SelfDistillation(Defense):
         self, num_classes: int, feature_dim: int, temperature: float = 5.0, alpha: float = 0.5
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.temperature = number("temperature", temperature, 0.0, lo_open=True)
-        self.alpha = number("alpha", alpha, 0.0, 1.0)
+        self.temperature = checks.number("temperature", temperature, lo=0.0, lo_open=True)
+        self.alpha = checks.number("alpha", alpha, lo=0.0, hi=1.0)
         # A list, not an attribute, so the teacher is neither a submodule nor in the
         # student's checkpoint.
         self._teacher: list[nn.Module] = []
@@ -54,11 +53,7 @@ class SelfDistillation(Defense):
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts | None:
-        if self.ctx is None:
-            raise RuntimeError(
-                "distillation needs a DefenseContext (Defense.attach) for its teacher"
-            )
-        self._teacher = [self.ctx.teacher(NO_DEFENSE)]
+        self._teacher = [self.attached_context("its teacher").teacher(NO_DEFENSE)]
         return None
 
     def end_training(self) -> None:

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import NO_DEFENSE
-from mia_bench.defenses._params import number
+from mia_bench.defenses import NO_DEFENSE, checks
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -56,19 +55,17 @@ class DMP(Defense):
         temperature: float = 1.0,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.select_fraction = number("select_fraction", select_fraction, 0.0, 1.0, lo_open=True)
-        self.temperature = number("temperature", temperature, 0.0, lo_open=True)
+        self.select_fraction = checks.number(
+            "select_fraction", select_fraction, lo=0.0, hi=1.0, lo_open=True
+        )
+        self.temperature = checks.number("temperature", temperature, lo=0.0, lo_open=True)
 
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts:
         from mia_bench.training import predict_logits
 
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "dmp needs a DefenseContext (Defense.attach) for its teacher and reference data"
-            )
+        ctx = self.attached_context("its teacher and reference data")
         teacher = ctx.teacher(NO_DEFENSE)
         x_ref = ctx.reference[0]
         t_logits = predict_logits(

@@ -24,11 +24,11 @@ import warnings
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses._params import choice, number
-from mia_bench.defenses.base import Defense, TrainingParts
+from mia_bench.defenses import checks
+from mia_bench.defenses.base import TrainingParts
+from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 
 
@@ -72,7 +72,7 @@ def make_private_compatible(model: nn.Module) -> tuple[nn.Module, list[str]]:
     return fixed, replaced
 
 
-class DPSGD(Defense):
+class DPSGD(NoDefense):
     resumable = False  # the privacy accountant and Opacus optimiser state are not in state_dict()
     name = "dp_sgd"
 
@@ -87,15 +87,11 @@ class DPSGD(Defense):
         accountant: str = "rdp",
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.noise_multiplier = number("noise_multiplier", noise_multiplier, 0.0)
-        self.max_grad_norm = number("max_grad_norm", max_grad_norm, 0.0, lo_open=True)
-        self.delta = number("delta", delta, 0.0, 1.0, lo_open=True, hi_open=True)
-        if not isinstance(poisson_sampling, bool):
-            raise ConfigError(
-                "defense.poisson_sampling", f"must be true or false, got {poisson_sampling!r}"
-            )
-        self.poisson_sampling = poisson_sampling
-        self.accountant = choice("accountant", accountant, ("rdp", "prv", "gdp"))
+        self.noise_multiplier = checks.number("noise_multiplier", noise_multiplier, lo=0.0)
+        self.max_grad_norm = checks.number("max_grad_norm", max_grad_norm, lo=0.0, lo_open=True)
+        self.delta = checks.number("delta", delta, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        self.poisson_sampling = checks.flag("poisson_sampling", poisson_sampling)
+        self.accountant = checks.choice("accountant", accountant, ("rdp", "prv", "gdp"))
         self.replaced_modules: list[str] = []
         # Saved with the model, so a cached model reports its epsilon.
         self.register_buffer("steps", torch.zeros((), dtype=torch.float64))
@@ -119,11 +115,7 @@ class DPSGD(Defense):
         warnings.filterwarnings(
             "ignore", message="Full backward hook is firing", category=UserWarning
         )
-        ctx = self.ctx
-        if ctx is None:
-            raise RuntimeError(
-                "dp_sgd needs a DefenseContext (Defense.attach) for its batch size and seed"
-            )
+        ctx = self.attached_context("its batch size and seed")
         n = len(train_data[1])
         steps_per_epoch = math.ceil(n / ctx.batch_size)
         q = 1.0 / steps_per_epoch  # Opacus's DPDataLoader convention
@@ -149,16 +141,6 @@ class DPSGD(Defense):
         for gsm in self._gsm:
             gsm._close()  # removes Opacus's hooks and per-sample attributes
         self._gsm = []
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return F.cross_entropy(logits, targets)
 
     def epsilon(self) -> float | None:
         """Epsilon at `delta` for the steps taken; None without noise (no finite guarantee)."""

@@ -8,21 +8,19 @@ training; queries are answered in eval mode.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses._params import number
-from mia_bench.defenses.base import Defense
+from mia_bench.defenses import checks
+from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 
 
-class HeadDropout(Defense):
+class HeadDropout(NoDefense):
     name = "dropout"
 
     def __init__(self, num_classes: int, feature_dim: int, rate: float = 0.5) -> None:
         super().__init__(num_classes, feature_dim)
-        self.rate = number("rate", rate, 0.0, 1.0, hi_open=True)
+        self.rate = checks.number("rate", rate, lo=0.0, hi=1.0, hi_open=True)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         if not isinstance(getattr(model, "head_dropout", None), nn.Dropout):
@@ -31,16 +29,6 @@ class HeadDropout(Defense):
             )
         model.head_dropout = nn.Dropout(self.rate)
         return model
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return F.cross_entropy(logits, targets)
 
     def describe(self) -> dict:
         return {"name": self.name, "rate": self.rate}

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-import torch.nn.functional as F
-
-from mia_bench.defenses.base import Defense
+from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 
 
-class EarlyStopping(Defense):
+class EarlyStopping(NoDefense):
     name = "early_stopping"
 
     def __init__(
@@ -32,16 +29,6 @@ class EarlyStopping(Defense):
                 "defense.epochs", f"must be a list of positive epoch counts, got {epochs!r}"
             )
         self.snapshot_epochs = tuple(sorted(set(epochs)))
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return F.cross_entropy(logits, targets)
 
     def describe(self) -> dict:
         return {"name": self.name, "epochs": list(self.snapshot_epochs)}

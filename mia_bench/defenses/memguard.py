@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses._params import integer, number
-from mia_bench.defenses.base import Defense, DefenseContext
+from mia_bench.defenses import checks
+from mia_bench.defenses.base import DefenseContext
+from mia_bench.defenses.none import NoDefense
 
 
 def surrogate_input(logits: torch.Tensor) -> torch.Tensor:
@@ -159,7 +160,7 @@ def phase_two(
     return torch.where(use[:, None], protected, z0)
 
 
-class MemGuard(Defense):
+class MemGuard(NoDefense):
     name = "memguard"
     uses_reference = True
     blocks_signals = frozenset({"grad_x", "grad_w"})
@@ -192,29 +193,20 @@ class MemGuard(Defense):
         surrogate_lr: float = 1e-3,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.budget = number("budget", budget, 0.0)
-        self.steps = integer("steps", steps, 0)
-        self.lr = number("lr", lr, 0.0, lo_open=True)
-        self.c2 = number("c2", c2, 0.0)
-        self.c3 = number("c3", c3, 0.0)
-        self.surrogate_hidden = [integer("surrogate_hidden", h, 1) for h in surrogate_hidden]
-        self.surrogate_epochs = integer("surrogate_epochs", surrogate_epochs, 1)
-        self.surrogate_lr = number("surrogate_lr", surrogate_lr, 0.0, lo_open=True)
+        self.budget = checks.number("budget", budget, lo=0.0)
+        self.steps = checks.integer("steps", steps, lo=0)
+        self.lr = checks.number("lr", lr, lo=0.0, lo_open=True)
+        self.c2 = checks.number("c2", c2, lo=0.0)
+        self.c3 = checks.number("c3", c3, lo=0.0)
+        self.surrogate_hidden = [
+            checks.integer("surrogate_hidden", h, lo=1) for h in surrogate_hidden
+        ]
+        self.surrogate_epochs = checks.integer("surrogate_epochs", surrogate_epochs, lo=1)
+        self.surrogate_lr = checks.number("surrogate_lr", surrogate_lr, lo=0.0, lo_open=True)
         # Fit after training and refit after a cache load (seeded, so identical): kept in a
         # list so that it is not part of the model's checkpoint.
         self._surrogate: list[Surrogate] = []
         self._seed = 0
-
-    def loss(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        epoch: int,
-        features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Training is plain cross-entropy: MemGuard acts only at query time."""
-        return F.cross_entropy(logits, targets)
 
     def after_training(self, model: nn.Module, ctx: DefenseContext | None) -> None:
         """Fit the surrogate on members (training set) vs an equal-size reference sample."""

@@ -1,4 +1,7 @@
-"""No defense: the mean cross-entropy of the batch."""
+"""No defense: the mean cross-entropy of the batch.
+
+Defenses that train with plain cross-entropy and act elsewhere (the architecture, snapshots,
+the optimiser, query time) inherit their `loss` from `NoDefense`."""
 
 from __future__ import annotations
 
