@@ -38,7 +38,12 @@ from omegaconf import DictConfig, OmegaConf
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
 from mia_bench.cache import ModelCache, attack_outputs, indices_digest
-from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_summary
+from mia_bench.checkpoints import (
+    accuracies,
+    evaluate_checkpoints,
+    not_applicable,
+    target_summary,
+)
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
@@ -292,9 +297,12 @@ class Experiment:
             logits = tm.defense.postprocess(logits.to(self.device)).float().cpu()
         return logits.numpy()
 
-    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
-        pred = self.logits(tm, idx).argmax(1)
-        return float((pred == self.data.y[idx].numpy()).mean())
+    def accuracies(self, tm: TrainedModel) -> tuple[float, float]:
+        """(train, test) accuracy of the answers the attacker sees, with one pass over both."""
+        idx = np.concatenate([tm.train_idx, tm.test_idx])
+        correct = self.logits(tm, idx).argmax(1) == self.data.y[idx].numpy()
+        n = len(tm.train_idx)
+        return float(correct[:n].mean()), float(correct[n:].mean())
 
     def reference_models(self) -> ReferenceModels | None:
         """Train the reference models shared by LiRA / RMIA, if one of them is selected, and
@@ -323,23 +331,25 @@ class Experiment:
             with self.stages("train_reference"):
                 self.refs = self.reference_models()
         with self.stages("signals"):
-            target_sig = self.signals(target)
-            shadow_sigs = [self.signals(s) for s in shadows]
+            target_sig, *shadow_sigs = all_sigs = [self.signals(tm) for tm in [target, *shadows]]
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
         with self.stages("attacks"):
             attacks, attack_scores, attack_hits = self.attack_all(target_sig, shadow_sigs)
         scores.update(attack_scores)
 
-        models = {
-            tm.role: {
+        # The target's and shadows' accuracies come from their signals (the same answers),
+        # so their queries are not answered twice (MemGuard's search is costly).
+        accs = {tm.role: accuracies(sig) for tm, sig in zip([target, *shadows], all_sigs)}
+        models = {}
+        for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]:
+            train_acc, test_acc = accs[tm.role] if tm.role in accs else self.accuracies(tm)
+            models[tm.role] = {
                 "cache_hit": tm.cache_hit,
                 "seconds": round(tm.seconds, 3),
-                "train_acc": self.accuracy(tm, tm.train_idx),
-                "test_acc": self.accuracy(tm, tm.test_idx),
+                "train_acc": train_acc,
+                "test_acc": test_acc,
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]
-        }
         results = {
             "config": _container(cfg),
             "target": target_summary(target_sig),
