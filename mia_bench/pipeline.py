@@ -63,7 +63,7 @@ from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, compute_signals
 from mia_bench.summary import format_summary
-from mia_bench.training import SPEED_ONLY_KEYS, predict_logits, train_model
+from mia_bench.training import predict_logits, train_model, trainer_identity
 
 
 class Stages:
@@ -177,15 +177,12 @@ class Experiment:
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
         defense.attach(build_context(self, role, seed, train_idx, test_idx))
-        trainer = _container(cfg.trainer)
         # Stacked or alone, compiled or not, checkpointed or not: one model, one key.
-        for key in SPEED_ONLY_KEYS:
-            trainer.pop(key, None)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
-            "trainer": trainer,
+            "trainer": trainer_identity(cfg.trainer),
             "defense": training_config(defense, defense_cfg),
             "seed": seed,
             "role": role,
