@@ -227,12 +227,7 @@ class Experiment:
         state, meta, hit = self.cache.get_or_make(spec, make)
         if checkpointer is not None:
             checkpointer.clear()  # the finished model is stored; its checkpoint is spent
-        if hit:
-            model.load_state_dict(state["model"])
-            defense.load_state_dict(state["defense"])
-        model.to(self.device).eval()
-        defense.to(self.device).eval()
-        defense.after_training(model, defense.ctx)
+        self.finish(model, defense, state, hit)
         snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
             role,
@@ -245,6 +240,16 @@ class Experiment:
             meta.get("epoch_loss", []),
             snapshots,
         )
+
+    def finish(self, model: Classifier, defense: Defense, state: dict, hit: bool) -> None:
+        """Make a trained model (or, on a cache hit, the stored `state`) ready to query: on the
+        device, in eval mode, after the defense's `after_training`."""
+        if hit:
+            model.load_state_dict(state["model"])
+            defense.load_state_dict(state["defense"])
+        model.to(self.device).eval()
+        defense.to(self.device).eval()
+        defense.after_training(model, defense.ctx)
 
     def train_many(
         self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig
