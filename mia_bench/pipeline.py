@@ -61,9 +61,9 @@ from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
 from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
-from mia_bench.signals import Signals, compute_signals
+from mia_bench.signals import Signals, answers, compute_signals
 from mia_bench.summary import format_summary
-from mia_bench.training import predict_logits, train_model, trainer_identity
+from mia_bench.training import train_model, trainer_identity
 
 
 class Stages:
@@ -288,16 +288,14 @@ class Experiment:
     def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
         """What the attacker sees: the model's logits on samples idx, after the defense's
         test-time change."""
-        logits = predict_logits(
+        return answers(
             tm.model,
             self.data.x[idx],
             preprocess=self.preprocess,
             device=self.device,
+            postprocess=tm.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
-        )
-        with torch.no_grad():
-            logits = tm.defense.postprocess(logits.to(self.device)).float().cpu()
-        return logits.numpy()
+        ).numpy()
 
     def accuracies(self, tm: TrainedModel) -> tuple[float, float]:
         """(train, test) accuracy of the answers the attacker sees, with one pass over both."""
