@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 METRIC_KEYS = ("auc", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage")
 
 
+def accuracies(sig: Signals) -> tuple[float, float]:
+    """(train, test) accuracy of the answers the attacker sees (after any test-time defense),
+    from a model's signals on its members and non-members."""
+    correct = sig.logits.argmax(1) == sig.labels
+    return float(correct[sig.member].mean()), float(correct[~sig.member].mean())
+
+
 def target_summary(sig: Signals) -> dict[str, Any]:
     """Utility and loss statistics of the target from its signals (members = its training set);
     accuracies are those of the answers the attacker sees (after any test-time defense)."""
     member = sig.member
-    correct = sig.logits.argmax(1) == sig.labels
-    train_acc, test_acc = float(correct[member].mean()), float(correct[~member].mean())
+    train_acc, test_acc = accuracies(sig)
     train_loss, test_loss = sig.loss[member], sig.loss[~member]
     return {
         "train_acc": train_acc,

@@ -38,7 +38,12 @@ from omegaconf import DictConfig, OmegaConf
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
 from mia_bench.cache import ModelCache, attack_outputs, indices_digest
-from mia_bench.checkpoints import evaluate_checkpoints, not_applicable, target_summary
+from mia_bench.checkpoints import (
+    accuracies,
+    evaluate_checkpoints,
+    not_applicable,
+    target_summary,
+)
 from mia_bench.data import TensorData, load_dataset
 from mia_bench.data.splits import Split, make_split
 from mia_bench.data.transforms import Preprocess
@@ -56,9 +61,9 @@ from mia_bench.metrics import attack_metrics
 from mia_bench.models import Classifier, build_model
 from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
-from mia_bench.signals import Signals, compute_signals
+from mia_bench.signals import Signals, answers, compute_signals
 from mia_bench.summary import format_summary
-from mia_bench.training import SPEED_ONLY_KEYS, predict_logits, train_model
+from mia_bench.training import train_model, trainer_identity
 
 
 class Stages:
@@ -172,15 +177,12 @@ class Experiment:
         defense = build(defense_cfg, data.num_classes, model.feature_dim)
         model = defense.wrap_model(model)
         defense.attach(build_context(self, role, seed, train_idx, test_idx))
-        trainer = _container(cfg.trainer)
         # Stacked or alone, compiled or not, checkpointed or not: one model, one key.
-        for key in SPEED_ONLY_KEYS:
-            trainer.pop(key, None)
         spec = {
             "dataset": _container(cfg.dataset),
             "train_indices": indices_digest(train_idx),
             "model": _container(cfg.model),
-            "trainer": trainer,
+            "trainer": trainer_identity(cfg.trainer),
             "defense": training_config(defense, defense_cfg),
             "seed": seed,
             "role": role,
@@ -225,12 +227,7 @@ class Experiment:
         state, meta, hit = self.cache.get_or_make(spec, make)
         if checkpointer is not None:
             checkpointer.clear()  # the finished model is stored; its checkpoint is spent
-        if hit:
-            model.load_state_dict(state["model"])
-            defense.load_state_dict(state["defense"])
-        model.to(self.device).eval()
-        defense.to(self.device).eval()
-        defense.after_training(model, defense.ctx)
+        self.finish(model, defense, state, hit)
         snapshots = {int(e): sd for e, sd in state.get("snapshots", {}).items()}
         return TrainedModel(
             role,
@@ -243,6 +240,16 @@ class Experiment:
             meta.get("epoch_loss", []),
             snapshots,
         )
+
+    def finish(self, model: Classifier, defense: Defense, state: dict, hit: bool) -> None:
+        """Make a trained model (or, on a cache hit, the stored `state`) ready to query: on the
+        device, in eval mode, after the defense's `after_training`."""
+        if hit:
+            model.load_state_dict(state["model"])
+            defense.load_state_dict(state["defense"])
+        model.to(self.device).eval()
+        defense.to(self.device).eval()
+        defense.after_training(model, defense.ctx)
 
     def train_many(
         self, jobs: list[tuple[str, np.ndarray, np.ndarray]], defense_cfg: DictConfig
@@ -281,20 +288,21 @@ class Experiment:
     def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
         """What the attacker sees: the model's logits on samples idx, after the defense's
         test-time change."""
-        logits = predict_logits(
+        return answers(
             tm.model,
             self.data.x[idx],
             preprocess=self.preprocess,
             device=self.device,
+            postprocess=tm.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
-        )
-        with torch.no_grad():
-            logits = tm.defense.postprocess(logits.to(self.device)).float().cpu()
-        return logits.numpy()
+        ).numpy()
 
-    def accuracy(self, tm: TrainedModel, idx: np.ndarray) -> float:
-        pred = self.logits(tm, idx).argmax(1)
-        return float((pred == self.data.y[idx].numpy()).mean())
+    def accuracies(self, tm: TrainedModel) -> tuple[float, float]:
+        """(train, test) accuracy of the answers the attacker sees, with one pass over both."""
+        idx = np.concatenate([tm.train_idx, tm.test_idx])
+        correct = self.logits(tm, idx).argmax(1) == self.data.y[idx].numpy()
+        n = len(tm.train_idx)
+        return float(correct[:n].mean()), float(correct[n:].mean())
 
     def reference_models(self) -> ReferenceModels | None:
         """Train the reference models shared by LiRA / RMIA, if one of them is selected, and
@@ -323,23 +331,25 @@ class Experiment:
             with self.stages("train_reference"):
                 self.refs = self.reference_models()
         with self.stages("signals"):
-            target_sig = self.signals(target)
-            shadow_sigs = [self.signals(s) for s in shadows]
+            target_sig, *shadow_sigs = all_sigs = [self.signals(tm) for tm in [target, *shadows]]
         scores: dict[str, np.ndarray] = {"member": target_sig.member}
         with self.stages("attacks"):
             attacks, attack_scores, attack_hits = self.attack_all(target_sig, shadow_sigs)
         scores.update(attack_scores)
 
-        models = {
-            tm.role: {
+        # The target's and shadows' accuracies come from their signals (the same answers),
+        # so their queries are not answered twice (MemGuard's search is costly).
+        accs = {tm.role: accuracies(sig) for tm, sig in zip([target, *shadows], all_sigs)}
+        models = {}
+        for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]:
+            train_acc, test_acc = accs[tm.role] if tm.role in accs else self.accuracies(tm)
+            models[tm.role] = {
                 "cache_hit": tm.cache_hit,
                 "seconds": round(tm.seconds, 3),
-                "train_acc": self.accuracy(tm, tm.train_idx),
-                "test_acc": self.accuracy(tm, tm.test_idx),
+                "train_acc": train_acc,
+                "test_acc": test_acc,
                 "final_train_loss": tm.epoch_loss[-1] if tm.epoch_loss else None,
             }
-            for tm in [target, *shadows, *auxiliary_models(self), *self.reference_list()]
-        }
         results = {
             "config": _container(cfg),
             "target": target_summary(target_sig),

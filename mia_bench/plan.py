@@ -104,20 +104,21 @@ def _epochs(cfg: DictConfig, defense: DictConfig) -> int:
 
 def add_job(vol: Volume, cfg: DictConfig) -> None:
     """The models one job trains, keyed like the model cache (what determines each model)."""
+    from hydra.utils import get_class
+
     from mia_bench.data.splits import make_split
-    from mia_bench.training import SPEED_ONLY_KEYS
+    from mia_bench.defense_context import training_config
+    from mia_bench.defenses import NO_DEFENSE
+    from mia_bench.training import trainer_identity
 
     n, shape, classes = dataset_shape(cfg)
     kind = "image" if len(shape) == 3 else "tabular"
     split = make_split(n, kind, cfg.split, int(cfg.seed), int(cfg.shadow.count))
     model_yaml = json.dumps(OmegaConf.to_container(cfg.model, resolve=True), sort_keys=True)
     per_sample = 3 * forward_flops(model_yaml, shape, classes)
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    for key in SPEED_ONLY_KEYS:  # as the model cache keys a model
-        trainer.pop(key, None)
-    none = OmegaConf.create({"name": "none"})
+    trainer = trainer_identity(cfg.trainer)
     roles = [("target", cfg.defense, len(split.target_train))]
-    shadow_defense = cfg.defense if cfg.shadow.defense == "same" else none
+    shadow_defense = cfg.defense if cfg.shadow.defense == "same" else NO_DEFENSE
     roles += [(f"shadow{i}", shadow_defense, len(tr)) for i, (tr, _) in enumerate(split.shadows)]
     lira = cfg.attack.get("lira") or cfg.attack.get("rmia")
     if lira is not None:
@@ -132,7 +133,8 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
     common += [str(cfg.seed), str(cfg.shadow.count)]
     vol.jobs += 1
     for role, defense, size in roles:
-        dcfg = OmegaConf.to_container(defense, resolve=True)
+        # as the model cache keys it: query-time parameters (MemGuard's budget) left out
+        dcfg = training_config(get_class(defense._target_), defense)
         epochs = _epochs(cfg, defense)
         key = "|".join([*common, role, json.dumps(dcfg, sort_keys=True)])
         trained = [(key, epochs)]

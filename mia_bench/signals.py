@@ -21,6 +21,7 @@ __all__ = [
     "PopulationView",
     "ReferenceSignals",
     "Signals",
+    "answers",
     "compute_signals",
     "per_sample_grad_norms",
     "true_class_stats",
@@ -138,6 +139,24 @@ class Signals:
         )
 
 
+def answers(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    preprocess: Preprocess,
+    device: torch.device,
+    postprocess=None,
+    batch_size: int = 4096,
+) -> torch.Tensor:
+    """What the attacker sees: the model's logits (eval mode) on x, after the defense's
+    test-time change `postprocess`; float32 on the CPU."""
+    logits = predict_logits(model, x, preprocess=preprocess, device=device, batch_size=batch_size)
+    if postprocess is not None:
+        with torch.no_grad():
+            logits = postprocess(logits.to(device)).float().cpu()
+    return logits
+
+
 def compute_signals(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -152,10 +171,14 @@ def compute_signals(
 ) -> Signals:
     """Logits of `model` (in eval mode) for queries (x, y), with the defense's test-time change,
     plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss."""
-    logits = predict_logits(model, x, preprocess=preprocess, device=device, batch_size=batch_size)
-    if postprocess is not None:
-        with torch.no_grad():
-            logits = postprocess(logits.to(device)).float().cpu()
+    logits = answers(
+        model,
+        x,
+        preprocess=preprocess,
+        device=device,
+        postprocess=postprocess,
+        batch_size=batch_size,
+    )
     extra: dict[str, np.ndarray] = {}
     for name, wrt in GRAD_SIGNALS.items():
         if name not in needs:

@@ -268,11 +268,7 @@ def train_group(exp, jobs: list[tuple[str, object, object]], defense_cfg: DictCo
     share = (time.perf_counter() - t0) / len(jobs)
     out = []
     for (role, tr, te), (_, model, defense, _), (state, meta, hit) in zip(jobs, built, got):
-        if hit:
-            model.load_state_dict(state["model"])
-            defense.load_state_dict(state["defense"])
-        model.to(exp.device).eval()
-        defense.to(exp.device).eval()
+        exp.finish(model, defense, state, hit)
         out.append(
             TrainedModel(role, model, defense, tr, te, hit, share, meta.get("epoch_loss", []))
         )

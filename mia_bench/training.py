@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
@@ -99,6 +99,14 @@ SPEED_ONLY_KEYS = (
     "channels_last",
     "cudnn_benchmark",
 )
+
+
+def trainer_identity(cfg: DictConfig) -> dict:
+    """The trainer config as far as it determines the trained model: the model cache's key
+    part (and `mia_bench.plan`'s count of distinct models), without `SPEED_ONLY_KEYS`."""
+    trainer = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in trainer.items() if k not in SPEED_ONLY_KEYS}
+
 
 # trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -82,3 +82,12 @@ def test_plan_refuses_an_unknown_target(capsys):
     with pytest.raises(SystemExit):
         plan.main(["table-nonexistent"])
     assert "unknown target" in capsys.readouterr().err
+
+
+def test_a_query_time_sweep_trains_one_model_as_the_cache_does():
+    # MemGuard's budget acts after training (Defense.query_time_params): the cache keys every
+    # budget to the same target and shadow, so the plan counts them once.
+    vol = plan.Volume()
+    for budget in ("0", "0.5"):
+        plan.add_job(vol, _cfg("defense=memguard", f"defense.budget={budget}", "shadow.count=1"))
+    assert vol.jobs == 2 and len(vol.models) == 2

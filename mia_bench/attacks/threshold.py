@@ -26,17 +26,17 @@ def confidence_score(s: Signals) -> np.ndarray:
 
 def entropy_score(s: Signals) -> np.ndarray:
     """-H(p) = sum_c p_c log p_c: members get more confident (lower-entropy) outputs."""
-    p, logp = s.probs, s.log_probs
-    return (p * logp).sum(1)
+    logp = s.log_probs
+    return (np.exp(logp) * logp).sum(1)
 
 
 def m_entropy_score(s: Signals) -> np.ndarray:
     """-Mentr (Song & Mittal 2021, Eq. 11):
     Mentr(p, y) = -(1 - p_y) log p_y - sum_{c != y} p_c log(1 - p_c)."""
-    p = s.probs
+    log_p = s.log_probs  # one softmax for both p and log p
+    p = np.exp(log_p)
     rows = np.arange(len(s))
     py = p[rows, s.labels]
-    log_p = s.log_probs
     log_1mp = np.log(np.clip(1.0 - p, _EPS, None))
     terms = -p * log_1mp
     terms[rows, s.labels] = -(1.0 - py) * log_p[rows, s.labels]
