@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     out(f"model: {mcfg.name}; size: {size}")
     for n_ in notes:
         out(f"note: {n_}")
+    SPEED.clear()  # one run's settings, not those of an earlier main() in this process
     SPEED["compile"] = compile_mode(args.compile) or False
     if args.amp:
         SPEED["amp"] = args.amp
