@@ -30,7 +30,6 @@ import os
 import platform
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from mia_bench.bench_pipeline import (
     part_c,
     part_d,
     random_images,
+    timed,
     trainer_cfg,
 )
 from mia_bench.bench_rates import part_e
@@ -62,11 +62,6 @@ SIZES = {
 }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _model_cfg(name: str, notes: list[str]) -> DictConfig:
     path = CONF / "model" / f"{name}.yaml"
     if not path.exists():
@@ -77,21 +72,21 @@ def _model_cfg(name: str, notes: list[str]) -> DictConfig:
 
 def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
     pre = Preprocess("image", MEAN, STD, crop_padding=4 if augment else 0, flip=augment)
-    _sync(device)
-    t0 = time.perf_counter()
-    train_model(
-        model,
-        NoDefense(10, 1),
-        x,
-        y,
-        trainer_cfg(1),
-        preprocess=pre,
-        seed=seed,
-        device=device,
-        progress=False,
+    cfg = trainer_cfg(1)
+    return timed(
+        lambda: train_model(
+            model,
+            NoDefense(10, 1),
+            x,
+            y,
+            cfg,
+            preprocess=pre,
+            seed=seed,
+            device=device,
+            progress=False,
+        ),
+        device,
     )
-    _sync(device)
-    return time.perf_counter() - t0
 
 
 def part_a(mcfg, n: int, device, augment: bool, out) -> None:
@@ -160,11 +155,7 @@ def part_b(mcfg, n: int, k: int, device, out) -> None:
     for name, fn in [("stacked", stacked), ("one by one", sequential)]:
         warm = 2 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
         fn(x[:warm], y[:warm])  # warm-up, the epoch's last batch size included
-        _sync(device)
-        t0 = time.perf_counter()
-        fn(x, y)
-        _sync(device)
-        timings[name] = time.perf_counter() - t0
+        timings[name] = timed(lambda fn=fn: fn(x, y), device)
     out(f"(b) {k} models, one epoch of {n} images each")
     for name, t in timings.items():
         out(f"    {name + ':':12s}{k * n / t:10.0f} images/s  ({t:.2f} s)")
@@ -260,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     out(f"model: {mcfg.name}; size: {size}")
     for n_ in notes:
         out(f"note: {n_}")
+    SPEED.clear()  # one run's settings, not those of an earlier main() in this process
     SPEED["compile"] = compile_mode(args.compile) or False
     if args.amp:
         SPEED["amp"] = args.amp

@@ -33,6 +33,18 @@ RECIPE = {
 }
 
 
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds `fn()` takes, the device's queued work waited for on both sides (CUDA runs
+    asynchronously, so the host clock alone would miss it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
 def random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n CIFAR-shaped uint8 images with labels in 0..9."""
     g = torch.Generator().manual_seed(seed)

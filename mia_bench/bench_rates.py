@@ -15,13 +15,12 @@ distillation's teacher forward), and data loading (the data is on the device bef
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from mia_bench.bench_pipeline import MEAN, STD, trainer_cfg
+from mia_bench.bench_pipeline import MEAN, STD, timed, trainer_cfg
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model
@@ -54,14 +53,11 @@ def measure(row: dict, steps: int, device: torch.device) -> float:
     x, y = x.to(device), y.to(device)
     pre = _preprocess(shape)
     mcfg = OmegaConf.create(row["model"])
-    seconds = []
     torch.manual_seed(0)
     # one model object for both runs, so torch.compile's cache is hit in the timed one
     model = build_model(mcfg, tuple(shape), classes)
-    for n in (min(len(x), batch * 4), len(x)):  # warm-up on 4 batches, then the timed epoch
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
+
+    def epoch(n: int) -> None:
         train_model(
             model,
             NoDefense(classes, 1),
@@ -73,10 +69,9 @@ def measure(row: dict, steps: int, device: torch.device) -> float:
             device=device,
             progress=False,
         )
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds.append(time.perf_counter() - t0)
-    return seconds[-1]
+
+    timed(lambda: epoch(min(len(x), batch * 4)), device)  # warm-up on 4 batches
+    return timed(lambda: epoch(len(x)), device)
 
 
 def part_e(settings_path: str | None, steps: int, device: torch.device, device_name: str, out):
@@ -102,8 +97,6 @@ def part_e(settings_path: str | None, steps: int, device: torch.device, device_n
         hours = row["sample_epochs"] / rate / 3600
         rates.append({"key": row["key"], "images_per_s": rate, "seconds": sec, "steps": steps})
         out(f"    {row['key']:36s} {rate:10.0f} {sec:8.2f} {hours:20.2f}")
-    from mia_bench.bench_pipeline import trainer_cfg
-
     speed = trainer_cfg(1)
     return {
         "device": device_name,

@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import math
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,14 +81,12 @@ class Setting:
 
     def mean(self, metric: str) -> float | None:
         v = self.values.get(metric) or []
-        return sum(v) / len(v) if v else None
+        return statistics.fmean(v) if v else None
 
     def std(self, metric: str) -> float | None:
+        """Sample standard deviation (n - 1), as `aggregate.Group.std`."""
         v = self.values.get(metric) or []
-        if len(v) < 2:
-            return None
-        m = sum(v) / len(v)
-        return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+        return statistics.stdev(v) if len(v) > 1 else None
 
     @property
     def label(self) -> str:

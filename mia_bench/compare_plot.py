@@ -6,22 +6,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from mia_bench.compare import NOT_KEYS, is_metric
-from mia_bench.compare_render import NAMES, Pair
+from mia_bench.compare_render import NAMES, Pair, compared_cells
 from mia_bench.targets import Target
 
 
 def paper_vs_ours(target: Target, pairs: list[Pair], path: Path) -> Path | None:
     """Scatter of every compared cell: paper (x) vs ours (y, ± std), the diagonal for equal."""
     pts: dict[str, list[tuple[float, float, float]]] = {}
-    for row, s in pairs:
-        if s is None:
-            continue
-        for m, v in row.items():
-            if m in NOT_KEYS or not is_metric(m) or v == "" or s.mean(m) is None:
-                continue
-            kind = "accuracy" if m in NAMES else f"attack {'AUC' if m[:3] == 'auc' else 'acc'}"
-            pts.setdefault(kind, []).append((float(v), s.mean(m), s.std(m) or 0.0))
+    for m, paper, s in compared_cells(pairs):
+        kind = "accuracy" if m in NAMES else f"attack {'AUC' if m[:3] == 'auc' else 'acc'}"
+        pts.setdefault(kind, []).append((paper, s.mean(m), s.std(m) or 0.0))
     if not pts:
         return None
     from mia_bench import plots

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from mia_bench.compare import NOT_KEYS, Setting, is_metric, paper_keys
@@ -104,16 +105,21 @@ def side_by_side(target: Target, pairs: list[Pair], matched_only: bool) -> list[
     return lines
 
 
-def agreement(pairs: list[Pair]) -> list[str]:
-    """Mean absolute difference over the compared cells, utility and attacks apart."""
-    util, attack = [], []
+def compared_cells(pairs: list[Pair]) -> Iterator[tuple[str, float, Setting]]:
+    """(metric, the paper's number, our setting) for every cell both sides have."""
     for row, s in pairs:
         if s is None:
             continue
         for m, v in row.items():
-            if m in NOT_KEYS or not is_metric(m) or v == "" or s.mean(m) is None:
-                continue
-            (util if m in NAMES else attack).append(abs(s.mean(m) - float(v)))
+            if m not in NOT_KEYS and is_metric(m) and v != "" and s.mean(m) is not None:
+                yield m, float(v), s
+
+
+def agreement(pairs: list[Pair]) -> list[str]:
+    """Mean absolute difference over the compared cells, utility and attacks apart."""
+    util, attack = [], []
+    for m, paper, s in compared_cells(pairs):
+        (util if m in NAMES else attack).append(abs(s.mean(m) - paper))
     out = []
     for name, d in (("utility (train / test accuracy)", util), ("attacks", attack)):
         if d:

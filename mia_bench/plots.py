@@ -212,7 +212,14 @@ def privacy_utility(
     return fig
 
 
-def _load_scores(path: Path) -> dict[str, np.ndarray] | None:
+Scores = dict[str, np.ndarray]
+
+
+def load_scores(path: Path | Scores | None) -> Scores | None:
+    """A scores.npz as a dict; one already loaded (a dict) or None is passed through, so that
+    a caller drawing several figures of the same runs reads each file once."""
+    if path is None or isinstance(path, dict):
+        return path
     try:
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
@@ -220,11 +227,13 @@ def _load_scores(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def roc_curves(runs: list[tuple[str, Path]], attacks: list[str], title: str) -> Figure | None:
-    """`runs`: (label, scores.npz path). Points at FPR 0 or TPR 0 cannot be drawn on log axes;
+def roc_curves(
+    runs: list[tuple[str, Path | Scores | None]], attacks: list[str], title: str
+) -> Figure | None:
+    """`runs`: (label, scores.npz path or its `load_scores`). Points at FPR 0 or TPR 0 cannot be drawn on log axes;
     with n non-members the first drawable FPR is 1/n."""
     loaded = [
-        (label, s) for label, p in runs if (s := _load_scores(p)) is not None and "member" in s
+        (label, s) for label, p in runs if (s := load_scores(p)) is not None and "member" in s
     ]
     attacks = [a for a in attacks if any(a in s for _, s in loaded)]
     if not loaded or not attacks:
@@ -255,15 +264,17 @@ def roc_curves(runs: list[tuple[str, Path]], attacks: list[str], title: str) -> 
     return fig
 
 
-def loss_histograms(runs: list[tuple[str, Path, float | None]], title: str) -> Figure | None:
-    """`runs`: (label, scores.npz path, loss-attack AUC or None). One panel per run: the
+def loss_histograms(
+    runs: list[tuple[str, Path | Scores | None, float | None]], title: str
+) -> Figure | None:
+    """`runs`: (label, scores.npz path or its `load_scores`, loss-attack AUC or None). One panel per run: the
     target's cross-entropy on members (train) and non-members (test), as fractions of each
     set. The x-axis ends at the 99th percentile of all losses, so that a long tail does not
     squeeze the bulk; mean and variance in the legend cover every sample."""
     loaded = [
         (label, s, a)
         for label, p, a in runs
-        if (s := _load_scores(p)) is not None and "target_loss" in s and "member" in s
+        if (s := load_scores(p)) is not None and "target_loss" in s and "member" in s
     ]
     if not loaded:
         return None

@@ -8,15 +8,10 @@ for logging. Only `mia_bench.bench` uses it.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from mia_bench.bench_pipeline import timed
 
 
 class _PerSampleDataset(torch.utils.data.Dataset):
@@ -63,14 +58,14 @@ def reference_epoch(
         momentum=recipe["momentum"],
         weight_decay=recipe["weight_decay"],
     )
-    _sync(device)
-    t0 = time.perf_counter()
-    for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()  # their loops log the running loss every step
-    _sync(device)
-    return time.perf_counter() - t0
+
+    def epoch() -> None:
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()  # their loops log the running loss every step
+
+    return timed(epoch, device)

@@ -117,17 +117,20 @@ def make_plots(
         + f", seed {g.first_run().row['seed']}"
         for g in chosen
     ]
-    paths = [g.first_run().path / SCORES for g in chosen]
+    # read once, drawn twice (ROC and loss histograms)
+    scores = [plots.load_scores(g.first_run().path / SCORES) for g in chosen]
     shadows = {str(g.shadow_defense) for g in chosen}
     who = ATTACKER.get(shadows.pop(), "") if len(shadows) == 1 else "mixed attackers"
     fig = plots.roc_curves(
-        list(zip(labels, paths)), c.attacks, f"ROC curves of the target's membership scores ({who})"
+        list(zip(labels, scores)),
+        c.attacks,
+        f"ROC curves of the target's membership scores ({who})",
     )
     if fig is not None:
         written += plots.save(fig, out / "roc", pdf)
     aucs = [g.first_run().row.get("loss.auc") for g in chosen]
     fig = plots.loss_histograms(
-        list(zip(labels, paths, aucs)), "Target loss on members vs non-members"
+        list(zip(labels, scores, aucs)), "Target loss on members vs non-members"
     )
     if fig is not None:
         written += plots.save(fig, out / "loss_hist", pdf)

@@ -12,19 +12,12 @@ from hydra import compose, initialize_config_dir
 
 from mia_bench import pipeline
 from mia_bench.fakedata import write_chmnist, write_cifar, write_purchase, write_svhn, write_texas
+from mia_bench.targets import spec
 
 ALL_EXPERIMENTS = {
     p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml")
 }
-RELAXLOSS_TABLE_1 = {
-    "relaxloss_cifar10_resnet20",
-    "relaxloss_cifar10_vgg11",
-    "relaxloss_cifar100_resnet20",
-    "relaxloss_cifar100_vgg11",
-    "relaxloss_chmnist_resnet20",
-    "relaxloss_texas100_mlp",
-    "relaxloss_purchase100_mlp",
-}
+RELAXLOSS_TABLE_1 = set(spec.RELAXLOSS_TABLE_1.split(","))
 CRL_TABLE_1 = {
     "crl_cifar10_vgg11",
     "crl_cifar10_resnet18",

@@ -102,34 +102,17 @@ def sweep(tmp_path: Path) -> Path:
     """none x 2 seeds, relaxloss alpha 0.5 x 2 seeds, relaxloss alpha 1.0 x 1 seed, plus a
     failed job, one that stopped early, and one with a damaged results.json."""
     s = tmp_path / "sweep"
-    write_run(s / "0", seed=0, test_acc=0.70, aucs={"loss": 0.80, "m_entropy": 0.90})
-    write_run(s / "1", seed=1, test_acc=0.72, aucs={"loss": 0.84, "m_entropy": 0.86})
-    write_run(
-        s / "2",
-        seed=0,
-        test_acc=0.68,
-        aucs={"loss": 0.60, "m_entropy": 0.62},
-        defense="relaxloss",
-        params={"alpha": 0.5},
-        train_acc=0.9,
-    )
-    write_run(
-        s / "3",
-        seed=1,
-        test_acc=0.66,
-        aucs={"loss": 0.56, "m_entropy": 0.58},
-        defense="relaxloss",
-        params={"alpha": 0.5},
-        train_acc=0.8,
-    )
-    write_run(
-        s / "10",
-        seed=0,
-        test_acc=0.60,
-        aucs={"loss": 0.52, "m_entropy": 0.53},
-        defense="relaxloss",
-        params={"alpha": 1.0},
-    )
+    relax = {"defense": "relaxloss"}
+    # job: seed, test acc, loss AUC, m_entropy AUC, other write_run keys
+    for job, seed, test_acc, loss, m_ent, extra in [
+        ("0", 0, 0.70, 0.80, 0.90, {}),
+        ("1", 1, 0.72, 0.84, 0.86, {}),
+        ("2", 0, 0.68, 0.60, 0.62, {**relax, "params": {"alpha": 0.5}, "train_acc": 0.9}),
+        ("3", 1, 0.66, 0.56, 0.58, {**relax, "params": {"alpha": 0.5}, "train_acc": 0.8}),
+        ("10", 0, 0.60, 0.52, 0.53, {**relax, "params": {"alpha": 1.0}}),
+    ]:
+        aucs = {"loss": loss, "m_entropy": m_ent}
+        write_run(s / job, seed=seed, test_acc=test_acc, aucs=aucs, **extra)
     (s / "4" / ".hydra").mkdir(parents=True)
     (s / "4" / "error.json").write_text(json.dumps({"error": "DivergenceError: loss is nan"}))
     (s / "5" / ".hydra").mkdir(parents=True)
