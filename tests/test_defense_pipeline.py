@@ -37,14 +37,7 @@ FIT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models and tensors are tiny: one intra-op thread is fastest, and on a shared
-    2-core machine it is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(cfg, out):

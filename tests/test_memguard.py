@@ -9,15 +9,7 @@ from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import DefenseContext
 from mia_bench.defenses.memguard import MemGuard, phase_two, row_uniforms
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models and tensors are tiny: one intra-op thread is fastest, and on a shared
-    2-core machine it is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Lookup(nn.Module):
