@@ -81,6 +81,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
         )
+    lr_schedule(cfg_get(cfg, "trainer").get("lr_schedule"), _int(cfg, "trainer.epochs", 1))
     _validate_speed(cfg)
     if cfg.get("cpu_threads") is not None:
         _int(cfg, "cpu_threads", 1)
@@ -93,6 +94,48 @@ def validate(cfg: DictConfig) -> None:
     max_samples = cfg.split.get("max_samples")
     if max_samples is not None:
         _int(cfg, "split.max_samples", 10)
+
+
+def lr_schedule(value: object, epochs: int) -> list[tuple[int, int, float]] | None:
+    """`trainer.lr_schedule` as (start, end, lr) triples, or None when it is unset.
+
+    A piecewise-constant learning rate: ranges [start, end) of 0-based epochs, contiguous from
+    epoch 0, with no overlap, covering every epoch below `epochs` (ranges past the last epoch
+    are allowed, so a shortened run keeps the recipe's start). Refuses anything else with a
+    ConfigError naming the key.
+    """
+    key = "trainer.lr_schedule"
+    if value is None:
+        return None
+    pieces: list[tuple[int, int, float]] = []
+    try:
+        rows = [(r["start"], r["end"], r["lr"]) for r in value]  # type: ignore[union-attr]
+    except (TypeError, KeyError, AttributeError):
+        raise ConfigError(
+            key, f"must be a list of {{start, end, lr}} ranges or null, got {value!r}"
+        ) from None
+    if not rows:
+        raise ConfigError(key, "must list at least one {start, end, lr} range, or be null")
+    expected = 0
+    for start, end, lr in rows:
+        ints = all(isinstance(v, Integral) and not isinstance(v, bool) for v in (start, end))
+        if not ints or start != expected or end <= start:
+            raise ConfigError(
+                key,
+                f"ranges must be contiguous [start, end) epochs from 0 with start < end; "
+                f"expected one starting at {expected}, got [{start}, {end})",
+            )
+        if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < float("inf"):
+            raise ConfigError(
+                key, f"lr must be a finite number > 0, got {lr!r} for [{start}, {end})"
+            )
+        pieces.append((int(start), int(end), float(lr)))
+        expected = end
+    if expected < epochs:
+        raise ConfigError(
+            key, f"ranges end at epoch {expected} but trainer.epochs is {epochs}; extend the last"
+        )
+    return pieces
 
 
 def _validate_speed(cfg: DictConfig) -> None:

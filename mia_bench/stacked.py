@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
 from mia_bench.errors import DivergenceError
-from mia_bench.training import FastPath, TrainLog, make_optimizer, train_model
+from mia_bench.training import FastPath, TrainLog, make_optimizer, make_scheduler, train_model
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +156,7 @@ def train_stacked(
 
     forward = vmap(one_model, randomness="different")
     opt = make_optimizer(list(params.values()), cfg, device)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, milestones=list(cfg.milestones), gamma=cfg.gamma
-    )
+    sched = make_scheduler(opt, cfg)
     extra = [o for d in defenses for o in d.extra_optimizers()]
     gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
     aug_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]

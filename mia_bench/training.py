@@ -24,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from mia_bench.config import lr_schedule
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import BatchSampler, Defense, TrainingParts
 from mia_bench.errors import DivergenceError
@@ -105,7 +106,12 @@ def trainer_identity(cfg: DictConfig) -> dict:
     """The trainer config as far as it determines the trained model: the model cache's key
     part (and `mia_bench.plan`'s count of distinct models), without `SPEED_ONLY_KEYS`."""
     trainer = OmegaConf.to_container(cfg, resolve=True)
-    return {k: v for k, v in trainer.items() if k not in SPEED_ONLY_KEYS}
+    # An unset lr_schedule leaves the key as it was before the option existed.
+    return {
+        k: v
+        for k, v in trainer.items()
+        if k not in SPEED_ONLY_KEYS and not (k == "lr_schedule" and v is None)
+    }
 
 
 # trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
@@ -142,6 +148,32 @@ def make_optimizer(
         except (RuntimeError, TypeError, ValueError):
             return torch.optim.SGD(params, foreach=True, **kw)
     return torch.optim.SGD(params, **kw)
+
+
+def make_scheduler(
+    opt: torch.optim.Optimizer, cfg: DictConfig
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule, stepped once per epoch.
+
+    `trainer.lr_schedule` set: piecewise constant, lr of the range [start, end) holding the
+    epoch (a one-epoch warm-up is the range [0, 1)); `trainer.lr` is then only the base that
+    LambdaLR scales. Unset: `lr` multiplied by `gamma` at each epoch in `milestones`
+    (torch's MultiStepLR).
+    """
+    pieces = lr_schedule(cfg.get("lr_schedule"), int(cfg.epochs))
+    if pieces is None:
+        return torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=list(cfg.milestones), gamma=cfg.gamma
+        )
+    base = float(cfg.lr)
+
+    def factor(epoch: int) -> float:
+        for start, end, lr in pieces:
+            if start <= epoch < end:
+                return lr / base
+        return pieces[-1][2] / base  # past the last range: keep its rate
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def shuffled_batches(batch_size: int) -> BatchSampler:
@@ -184,9 +216,8 @@ def train_model(
 ) -> TrainLog:
     """Train `model` in place on (x, y) for `cfg.epochs` epochs with the defense's objective.
 
-    SGD with momentum and weight decay; the learning rate is multiplied by `gamma` at each
-    epoch in `milestones` (torch's MultiStepLR, stepped once per epoch). `FastPath` settings
-    apply on CUDA.
+    SGD with momentum and weight decay; the learning rate follows `make_scheduler`
+    (`milestones`/`gamma`, or the piecewise `lr_schedule`). `FastPath` settings apply on CUDA.
 
     `snapshot_epochs`: epoch counts (1 = after the first epoch, at most `cfg.epochs`) after
     which a CPU copy of `model.state_dict()` is kept in `TrainLog.snapshots`. Training then
@@ -205,9 +236,7 @@ def train_model(
     defense.to(device).train()
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model, cfg, device)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, milestones=list(cfg.milestones), gamma=cfg.gamma
-    )
+    sched = make_scheduler(opt, cfg)
     parts = defense.setup(model, opt, (x, y)) or TrainingParts()
     net = parts.model if parts.model is not None else model
     step_opt = parts.optimizer if parts.optimizer is not None else opt

@@ -1,6 +1,6 @@
 """Center-based Relaxed Learning (Fang & Kim 2024): the normalisation, every case of
 ImpRelaxLoss and of the relaxed center loss against a naive reference, the split of gradients
-between model and centers (Algorithm 1 lines 24-25), and the centers' own optimiser."""
+between model and centers (Algorithm 1 lines 24-25, and the authors' code), the epoch parity, and the centers' own optimiser."""
 
 import numpy as np
 import pytest
@@ -110,27 +110,32 @@ def test_center_loss_cases_by_hand():
     assert rcl(1) == pytest.approx(0.3125)
 
 
+@pytest.mark.parametrize("centers_update", ["paper", "code"])
 @pytest.mark.parametrize("epoch", [0, 1])
-def test_total_loss_and_gradient_split(batch, epoch):
+def test_total_loss_and_gradient_split(batch, epoch, centers_update):
     logits, feats, centers, targets = batch
-    # alphas above the current values: ascent on even epochs, flattening on odd ones
+    # alphas above the current values: flattening on Algorithm 1's odd epochs (the trainer's
+    # even ones), ascent on its even epochs
     kw = dict(
         alpha_rce=lce(logits, targets, 0.2) + 0.3,
         tau_rce=0.2,
         alpha_rcl=dist(feats, centers, targets, 0.1) + 0.1,
         tau_rcl=0.1,
         lam=0.7,
+        stop_gradient=True,
+        centers_update=centers_update,
     )
     d = make(centers, **kw)
     g, q = logits.clone().requires_grad_(True), feats.clone().requires_grad_(True)
     total = d.loss(g, targets, epoch=epoch, features=q)
     y = targets.numpy()
+    step = epoch + 1  # Algorithm 1 counts epochs from 1
 
     def rce(x):
-        return imp_relax_loss(x, y, kw["alpha_rce"], 0.2, epoch)
+        return imp_relax_loss(x, y, kw["alpha_rce"], 0.2, step)
 
     def rcl(f, c, lg):
-        return relaxed_center_loss(f, c, lg, y, kw["alpha_rcl"], 0.1, epoch)
+        return relaxed_center_loss(f, c, lg, y, kw["alpha_rcl"], 0.1, step)
 
     assert total.item() == pytest.approx(
         rce(logits.numpy()) + 0.7 * rcl(feats.numpy(), centers.numpy(), logits.numpy()), rel=1e-12
@@ -139,13 +144,48 @@ def test_total_loss_and_gradient_split(batch, epoch):
     # features: lam * dL_rcl/dq, numerically
     fd_q = numeric_grad(lambda f: 0.7 * rcl(f, centers.numpy(), logits.numpy()), feats.numpy())
     np.testing.assert_allclose(q.grad.numpy(), fd_q, atol=1e-7)
-    # centers: dL_rcl/dc itself, not scaled by lam (Algorithm 1 line 24)
+    # centers: dL_rcl/dc itself in the paper (Algorithm 1 line 24); lam * dL_rcl/dc in the
+    # authors' code, which back-propagates the whole loss
     fd_c = numeric_grad(lambda c: rcl(feats.numpy(), c, logits.numpy()), centers.numpy())
-    np.testing.assert_allclose(d.centers.grad.numpy(), fd_c, atol=1e-7)
-    if epoch == 0:
+    scale = 1.0 if centers_update == "paper" else 0.7
+    np.testing.assert_allclose(d.centers.grad.numpy(), scale * fd_c, atol=1e-7)
+    if step % 2 == 0:
         # logits get only the ImpRelaxLoss gradient (p_y weights are constants)
         fd_g = numeric_grad(rce, logits.numpy())
         np.testing.assert_allclose(g.grad.numpy(), fd_g, atol=1e-7)
+
+
+def test_epoch_parity_two_epochs_by_hand():
+    # CRL's Algorithm 1 counts epochs from 1, so the trainer's epoch 0 is CRL's odd epoch 1.
+    # Logits (2, 0) and (0, 2) with labels 0 and 1, tau_rce 0: p_y = e^2 / (e^2 + 1) for both,
+    # L_lce = -log p_y = log(1 + e^-2) = 0.126928 < alpha_rce = 0.5.
+    # Trainer epoch 0 (Algorithm 1's epoch 1, odd, L <= alpha): flattening, a CE against the
+    # soft label (p_y, 1 - p_y) = the binary entropy of p_y = 0.365334.
+    # Trainer epoch 1 (Algorithm 1's epoch 2, even): |L - alpha| = 0.373072.
+    # lam = 0 isolates L_rce.
+    import math
+
+    p = math.exp(2) / (math.exp(2) + 1)
+    entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    l_ce = -math.log(p)
+    assert entropy == pytest.approx(0.365334, abs=1e-6)
+    assert abs(l_ce - 0.5) == pytest.approx(0.373072, abs=1e-6)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    targets = torch.tensor([0, 1])
+    d = CenterRelaxedLearning(2, 3, alpha_rce=0.5, tau_rce=0.0, lam=0.0).double()
+    feats = torch.zeros(2, 3, dtype=torch.float64)
+    assert d.loss(logits, targets, epoch=0, features=feats).item() == pytest.approx(entropy)
+    assert d.loss(logits, targets, epoch=1, features=feats).item() == pytest.approx(abs(l_ce - 0.5))
+
+
+def test_defaults_follow_the_authors_code():
+    d = build(OmegaConf.load(ROOT / "conf/defense/crl.yaml"), num_classes=3, feature_dim=4)
+    assert d.centers_update == "code" and d.stop_gradient is False
+    (opt,) = d.extra_optimizers()
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.001, 0.9, 5e-4)
+    (plain,) = make(torch.zeros(C, D), centers_update="paper").extra_optimizers()
+    assert (plain.param_groups[0]["momentum"], plain.param_groups[0]["weight_decay"]) == (0, 0)
 
 
 @pytest.mark.parametrize("stop_gradient", [True, False])
@@ -160,7 +200,7 @@ def test_flattening_gradient_with_and_without_stop_gradient(batch, stop_gradient
     )
     d = make(centers, stop_gradient=stop_gradient, **kw)
     g = logits.clone().requires_grad_(True)
-    d.loss(g, targets, epoch=1, features=feats).backward()
+    d.loss(g, targets, epoch=0, features=feats).backward()  # Algorithm 1's epoch 1
 
     def total(x, label_logits):  # both terms in their flattening case on this odd epoch
         return imp_relax_loss(x, y, kw["alpha_rce"], 0.2, 1, label_logits=label_logits) + 0.7 * (
@@ -180,15 +220,17 @@ def test_even_epoch_below_alpha_ascends_on_normalised_ce(batch):
     L = lce(logits, targets, 0.2)
     d = make(centers, alpha_rce=L + 0.5, tau_rce=0.2, lam=0.0)
     g = logits.clone().requires_grad_(True)
-    d.loss(g, targets, epoch=0, features=feats).backward()
+    d.loss(g, targets, epoch=1, features=feats).backward()  # Algorithm 1's epoch 2
     assert lce(logits - 0.1 * g.grad, targets, 0.2) > L
 
 
-def test_centers_follow_l_rcl_even_with_lam_zero(batch):
+@pytest.mark.parametrize("centers_update", ["paper", "code"])
+def test_centers_follow_l_rcl_with_lam_zero_only_in_the_paper(batch, centers_update):
     logits, feats, centers, targets = batch
-    d = make(centers, lam=0.0)
-    d.loss(logits, targets, epoch=1, features=feats.requires_grad_(True)).backward()
-    assert d.centers.grad.abs().sum() > 0
+    d = make(centers, lam=0.0, centers_update=centers_update)
+    d.loss(logits, targets, epoch=0, features=feats.requires_grad_(True)).backward()
+    moved = d.centers.grad is not None and d.centers.grad.abs().sum() > 0
+    assert moved == (centers_update == "paper")
     assert feats.grad is None or feats.grad.abs().sum() == 0
 
 
@@ -247,6 +289,9 @@ def test_centers_move_during_training_by_their_own_optimiser():
         ({"upper_rcl": 0.0}, "defense.upper_rcl"),
         ({"lr_centers": 0.0}, "defense.lr_centers"),
         ({"stop_gradient": "yes"}, "defense.stop_gradient"),
+        ({"centers_update": "both"}, "defense.centers_update"),
+        ({"centers_momentum": 1.5}, "defense.centers_momentum"),
+        ({"centers_weight_decay": -1.0}, "defense.centers_weight_decay"),
     ],
 )
 def test_invalid_values_are_refused(kwargs, key):

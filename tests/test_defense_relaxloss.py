@@ -127,6 +127,24 @@ def test_image_form_soft_label_is_not_detached(batch):
     np.testing.assert_allclose(g.numpy(), fd, atol=1e-7)
 
 
+@pytest.mark.parametrize("stop_gradient", [None, True])
+def test_tabular_form_gradient_as_the_authors_code_or_held(batch, stop_gradient):
+    # The authors' non-image criterion computes t from softmax(g) and does not detach it: its
+    # gradient is the finite difference of the formula with t following the logits.
+    logits, targets = batch
+    p_y = torch.softmax(logits, 1).gather(1, targets[:, None])
+    assert (p_y < 0.55).any()  # some soft labels move with the logits (cap 0.6 not reached)
+    alpha = mean_ce(logits, targets) + 1.0
+    d = RelaxLoss(C, 8, alpha=alpha, upper=0.6, form="tabular", stop_gradient=stop_gradient)
+    g = grad(d, logits, targets, epoch=1)
+    fd = numeric_grad(lambda x: relaxloss(x, targets.numpy(), alpha, 1, upper=0.6), logits.numpy())
+    if stop_gradient is None:
+        assert d.stop_gradient is False
+        np.testing.assert_allclose(g.numpy(), fd, atol=1e-7)
+    else:
+        assert not np.allclose(g.numpy(), fd, atol=1e-4)
+
+
 def test_image_form_on_correct_samples_is_pure_ascent():
     logits = torch.tensor([[3.0, 0.0, -1.0], [0.5, 2.0, 0.0]], dtype=torch.float64)
     targets = torch.tensor([0, 1])  # both predicted correctly
@@ -174,5 +192,11 @@ def test_built_from_config():
         num_classes=C,
         feature_dim=8,
     )
-    assert d.describe() == {"name": "relaxloss", "alpha": 0.5, "upper": 0.3, "form": "tabular"}
+    assert d.describe() == {
+        "name": "relaxloss",
+        "alpha": 0.5,
+        "upper": 0.3,
+        "form": "tabular",
+        "stop_gradient": False,
+    }
     assert not d.needs_features

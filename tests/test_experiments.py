@@ -28,6 +28,19 @@ CRL_TABLE_1 = {
     "crl_svhn_vgg11",
     "crl_svhn_resnet18",
 }
+# The authors' CRL recipes (JEKimLab/UAI24_CRL conf/train/<dataset>_<arch>.yml), copied by hand
+# from their files: epochs and the learning rate per epoch; their overlapping CIFAR-10 VGG11
+# ranges resolved as their loop does (the later range wins at epochs 100-109).
+CRL_LR = {
+    ("cifar10", "resnet18"): (100, {0: 0.01, 49: 0.01, 50: 0.001, 79: 0.001, 80: 1e-4, 99: 1e-4}),
+    ("cifar10", "vgg11_bn"): (120, {0: 0.05, 50: 0.01, 80: 0.005, 99: 0.005, 100: 1e-3, 119: 1e-3}),
+    ("cifar10", "densenet121"): (50, {0: 0.1, 19: 0.1, 20: 0.01, 40: 1e-3, 49: 1e-3}),
+    ("cifar100", "resnet18"): (100, {0: 0.01, 1: 0.1, 49: 0.1, 50: 0.01, 80: 1e-3, 99: 1e-3}),
+    ("cifar100", "googlenet"): (80, {0: 0.1, 39: 0.1, 40: 0.01, 60: 1e-3, 79: 1e-3}),
+    ("cifar100", "densenet121"): (100, {0: 0.1, 40: 0.01, 70: 1e-3, 90: 1e-4, 99: 1e-4}),
+    ("svhn", "resnet18"): (40, {0: 0.1, 9: 0.1, 10: 0.01, 30: 1e-3, 39: 1e-3}),
+    ("svhn", "vgg11_bn"): (40, {0: 0.1, 9: 0.1, 10: 0.01, 30: 1e-3, 39: 1e-3}),
+}
 # CCL's CIFAR-10 privacy-utility setting (figure-ccl).
 CCL = {"ccl_cifar10_resnet18"}
 WRITERS = {
@@ -71,17 +84,39 @@ def _paper_recipe(name: str, cfg) -> None:
         assert (cfg.trainer.weight_decay, cfg.trainer.batch_size) == (5e-4, 512)
     else:
         assert cfg.split.name == "crl" and cfg.shadow.defense == "same" and cfg.shadow.count == 5
-        assert (cfg.trainer.lr, cfg.trainer.epochs, list(cfg.trainer.milestones)) == (
-            0.01,
-            100,
-            [50, 80],
-        )
+        epochs, lr_at = CRL_LR[cfg.dataset.name, cfg.model.name]
+        assert cfg.trainer.epochs == epochs
+        assert (cfg.trainer.momentum, cfg.trainer.weight_decay) == (0.9, 5e-4)
+        assert _lrs(cfg.trainer, epochs) == pytest.approx(_expand(lr_at))
         assert cfg.trainer.batch_size == (32 if cfg.model.name == "densenet121" else 256)
         assert cfg.attack.nn.input == "probs_label" and list(cfg.attack.nn.hidden) == [128, 64]
         augmented = cfg.dataset.name == "cifar100"
         assert (cfg.dataset.augment.crop_padding, cfg.dataset.augment.flip) == (
             (4, True) if augmented else (0, False)
         )
+
+
+def _lrs(trainer, epochs: int) -> list[float]:
+    """The learning rate the trainer's scheduler gives at each epoch below `epochs`."""
+    import torch
+
+    from mia_bench.training import make_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=trainer.lr)
+    sched = make_scheduler(opt, trainer)
+    out = []
+    for _ in range(epochs):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def _expand(lr_at: dict[int, float]) -> list[float]:
+    """A step function from its values at the listed epochs (each value holds until the next
+    listed epoch; listed epochs include both ends of every range)."""
+    marks = sorted(lr_at)
+    return [lr_at[max(m for m in marks if m <= e)] for e in range(marks[-1] + 1)]
 
 
 def _compose(name: str):

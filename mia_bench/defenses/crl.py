@@ -15,14 +15,22 @@ n(.) = n(.; tau_rcl) and D = sum_i d_i / 2B:
 - even epoch |D - alpha_rcl|; odd epoch D if D > alpha_rcl;
 - otherwise sum_i [w_i d_i + (1 - w_i) ||n(q_i)||^2] / 2B with w_i = min(p_{y_i}, upper_rcl).
 
-Updates (Algorithm 1 lines 24-25): the model descends on L, the centers descend on L_rcl alone
-(not lam * L_rcl) with their own SGD optimiser, lr `lr_centers` (0.001 in Sec. 5.1). Epochs
-count from 0 as in the reference code, so the first epoch is even.
+Epochs: Algorithm 1 loops `for epoch in {1, ..., E}` and the authors' training loop hands the
+criterion `current_epoch + 1`, so CRL's first epoch is odd (descent or flattening) and the last
+of 100 is even. The trainer counts from 0; `loss` adds 1. (RelaxLoss counts from 0.)
 
-The paper leaves open whether the soft label t and the weights w pass gradients; with
-`stop_gradient: true` (default) they are constants, as sg[t] in RelaxLoss's Algorithm 1, on
-which ImpRelaxLoss builds. The paper gives no values for alpha_rce, alpha_rcl, tau_rce,
-tau_rcl or lam; conf/defense/crl.yaml documents how ours were chosen.
+Updates (`centers_update`), Algorithm 1 lines 24-25 against the authors' code:
+- `code` (default; behind the paper's tables): one backward pass of L_rce + lam * L_rcl, so the
+  centers receive lam * dL_rcl/dc, and their SGD optimiser (lr `lr_centers`) carries the model's
+  momentum 0.9 and weight decay 5e-4 (`centers_momentum`, `centers_weight_decay`);
+- `paper`: the centers descend on L_rcl itself (line 24, not scaled by lam) with plain SGD.
+Either way the model descends on L and the centers' learning rate is constant.
+
+Soft label and weights (`stop_gradient`): the authors' flattening branches compute t and w from
+softmax(g) without detaching them, so gradients flow through them (`false`, the default);
+`true` holds them constant, as sg[t] in RelaxLoss's Algorithm 1, on which ImpRelaxLoss builds.
+The paper gives no values for alpha_rce, alpha_rcl, tau_rce, tau_rcl or lam;
+conf/defense/crl.yaml documents how ours were chosen.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from torch import nn
 from mia_bench.defenses import checks
 from mia_bench.defenses.base import Defense
 from mia_bench.defenses.relaxloss import flattened_targets, relax_schedule, soft_cross_entropy
+
+CENTERS_UPDATES = ("code", "paper")
 
 
 def normalise(z: torch.Tensor, tau: float) -> torch.Tensor:
@@ -61,7 +71,10 @@ class CenterRelaxedLearning(Defense):
         upper: float = 1.0,
         upper_rcl: float = 1.0,
         lr_centers: float = 0.001,
-        stop_gradient: bool = True,
+        stop_gradient: bool = False,
+        centers_update: str = "code",
+        centers_momentum: float = 0.9,
+        centers_weight_decay: float = 5e-4,
     ) -> None:
         super().__init__(num_classes, feature_dim)
         self.alpha_rce = checks.number("alpha_rce", alpha_rce, lo=0.0, lo_open=True)
@@ -73,17 +86,31 @@ class CenterRelaxedLearning(Defense):
         self.upper_rcl = checks.number("upper_rcl", upper_rcl, lo=0.0, hi=1.0, lo_open=True)
         self.lr_centers = checks.number("lr_centers", lr_centers, lo=0.0, lo_open=True)
         self.stop_gradient = checks.flag("stop_gradient", stop_gradient)
+        self.centers_update = checks.choice("centers_update", centers_update, CENTERS_UPDATES)
+        self.centers_momentum = checks.number("centers_momentum", centers_momentum, lo=0.0, hi=1.0)
+        self.centers_weight_decay = checks.number(
+            "centers_weight_decay", centers_weight_decay, lo=0.0
+        )
         # Random normal initialisation (Algorithm 1 line 1); drawn from torch's global RNG,
         # which the pipeline seeds per model role.
         self.centers = nn.Parameter(torch.randn(num_classes, feature_dim))
 
     def extra_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [torch.optim.SGD([self.centers], lr=self.lr_centers)]
+        if self.centers_update == "paper":
+            return [torch.optim.SGD([self.centers], lr=self.lr_centers)]
+        return [
+            torch.optim.SGD(
+                [self.centers],
+                lr=self.lr_centers,
+                momentum=self.centers_momentum,
+                weight_decay=self.centers_weight_decay,
+            )
+        ]
 
     def imp_relax_loss(
         self, logits: torch.Tensor, targets: torch.Tensor, epoch: int
     ) -> torch.Tensor:
-        """L_rce, CRL Eq. 5-9."""
+        """L_rce, CRL Eq. 5-9; `epoch` as Algorithm 1 counts (from 1: odd epochs first)."""
         log_probs_n = F.log_softmax(normalise(logits, self.tau_rce), dim=1)
         l_lce = F.nll_loss(log_probs_n, targets)
 
@@ -102,7 +129,7 @@ class CenterRelaxedLearning(Defense):
         targets: torch.Tensor,
         epoch: int,
     ) -> torch.Tensor:
-        """L_rcl, CRL Algorithm 1 lines 7-18."""
+        """L_rcl, CRL Algorithm 1 lines 7-18; `epoch` as Algorithm 1 counts (from 1)."""
         q = normalise(features, self.tau_rcl)
         c = normalise(centers, self.tau_rcl)[targets]
         dist = (q - c).square().sum(dim=1)
@@ -126,16 +153,21 @@ class CenterRelaxedLearning(Defense):
         epoch: int,
         features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """L_rce + lam * L_rcl; `epoch` counts from 0 (epoch 0 is even)."""
+        """L_rce + lam * L_rcl; `epoch` is the trainer's (from 0), Algorithm 1's is epoch + 1."""
         if features is None:
             raise ValueError("CRL needs the model's penultimate features (needs_features=True)")
-        l_rce = self.imp_relax_loss(logits, targets, epoch)
+        step = epoch + 1
+        l_rce = self.imp_relax_loss(logits, targets, step)
+        if self.centers_update == "code":
+            # One graph, as the authors' code: the centers receive lam * dL_rcl/dc.
+            l_rcl = self.relaxed_center_loss(features, self.centers, logits, targets, step)
+            return l_rce + self.lam * l_rcl
         # The model sees lam * L_rcl with the centers held fixed ...
-        l_rcl = self.relaxed_center_loss(features, self.centers.detach(), logits, targets, epoch)
+        l_rcl = self.relaxed_center_loss(features, self.centers.detach(), logits, targets, step)
         # ... and the centers see L_rcl itself (Algorithm 1 line 24): a term whose value is 0
         # and whose only gradient is d L_rcl / d c, with features and logits held fixed.
         for_centers = self.relaxed_center_loss(
-            features.detach(), self.centers, logits.detach(), targets, epoch
+            features.detach(), self.centers, logits.detach(), targets, step
         )
         return l_rce + self.lam * l_rcl + (for_centers - for_centers.detach())
 
@@ -150,5 +182,8 @@ class CenterRelaxedLearning(Defense):
             "upper_rcl",
             "lr_centers",
             "stop_gradient",
+            "centers_update",
+            "centers_momentum",
+            "centers_weight_decay",
         )
         return {"name": self.name, **{k: getattr(self, k) for k in keys}}

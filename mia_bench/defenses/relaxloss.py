@@ -18,7 +18,13 @@ L is the mean cross-entropy of the batch. Three forms of the flattening step (`f
   mean_i[(1 - correct_i) * softCE_i - CE_i], correct_i = [argmax g_i == y_i].
 - `tabular`: the paper form with the ground-truth score capped, upper < 1 (App. B.3: "suppress
   the target posterior scores of ground-truth class p_gt to small values (<= 0.3)"; 0.3 for
-  Purchase100, 0.1 for Texas100).
+  Purchase100, 0.1 for Texas100). The authors' non-image code
+  (source/nonimage/defense/relaxloss.py), behind the paper's Purchase/Texas numbers, does not
+  detach t: gradients flow through the clamped p_y.
+
+`stop_gradient` says whether t is a constant: null (default) takes each form's source, true for
+`paper` (Algorithm 1's sg[t]), false for `image` and `tabular` (the authors' code); true or
+false overrides it.
 
 The branch on L is taken with `torch.where`, so a step never waits for the device.
 """
@@ -67,7 +73,8 @@ def relax_schedule(
 
 class RelaxLoss(Defense):
     """RelaxLoss; parameters `alpha` (target mean loss, > 0), `upper` (cap on the soft
-    label's ground-truth score, in (0, 1]) and `form` (paper | image | tabular)."""
+    label's ground-truth score, in (0, 1]), `form` (paper | image | tabular) and
+    `stop_gradient` (null: the form's source)."""
 
     name = "relaxloss"
 
@@ -78,11 +85,15 @@ class RelaxLoss(Defense):
         alpha: float = 1.0,
         upper: float = 1.0,
         form: str = "paper",
+        stop_gradient: bool | None = None,
     ) -> None:
         super().__init__(num_classes, feature_dim)
         self.alpha = checks.number("alpha", alpha, lo=0.0, lo_open=True)
         self.upper = checks.number("upper", upper, lo=0.0, hi=1.0, lo_open=True)
         self.form = checks.choice("form", form, FORMS)
+        if stop_gradient is None:
+            stop_gradient = self.form == "paper"
+        self.stop_gradient = checks.flag("stop_gradient", stop_gradient)
         if self.form == "tabular" and self.upper >= 1.0:
             raise ConfigError(
                 "defense.upper",
@@ -109,7 +120,7 @@ class RelaxLoss(Defense):
     ) -> torch.Tensor:
         log_probs = F.log_softmax(logits, dim=1)
         p_y = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1).exp().clamp(max=self.upper)
-        if self.form != "image":
+        if self.stop_gradient:
             p_y = p_y.detach()  # sg[t] of Algorithm 1
         soft = soft_cross_entropy(flattened_targets(p_y, targets, self.num_classes), log_probs)
         if self.form != "image":
@@ -118,4 +129,10 @@ class RelaxLoss(Defense):
         return (incorrect * soft - ce).mean()
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alpha, "upper": self.upper, "form": self.form}
+        return {
+            "name": self.name,
+            "alpha": self.alpha,
+            "upper": self.upper,
+            "form": self.form,
+            "stop_gradient": self.stop_gradient,
+        }
