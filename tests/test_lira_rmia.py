@@ -185,6 +185,11 @@ def test_rmia_num_z_subsamples_non_queries():
         (RMIA, {"gamma": 0}, "gamma"),
         (RMIA, {"mode": "both"}, "mode"),
         (RMIA, {"num_z": 0}, "num_z"),
+        (LiRA, {"statistic": "mode"}, "statistic"),
+        (LiRA, {"ddof": 2}, "ddof"),
+        (RMIA, {"trim": 0.5}, "trim"),
+        (RMIA, {"tune_a": True}, "tune_a"),  # online
+        (RMIA, {"tune_a": "yes", "mode": "offline"}, "tune_a"),
     ],
 )
 def test_bad_parameters_name_the_key(cls, kw, key):
@@ -224,3 +229,76 @@ def test_attack_cache_key_covers_reference_signals_and_population(tmp_path):
         population=PopulationView(q + 1, target.population.logits),
     )
     assert not run(ref, moved)[2]
+
+
+def test_gaussian_fits_median_and_ddof_by_hand():
+    # one sample, 6 models: IN {1, 2, 10}, OUT {0, 0, 3}
+    phi = np.array([[1.0], [2.0], [10.0], [0.0], [0.0], [3.0]])
+    keep = np.array([[1], [1], [1], [0], [0], [0]], dtype=bool)
+    f = gaussian_fits(phi, keep, "per_example", statistic="median", ddof=0)
+    assert (f["mu_in"][0], f["mu_out"][0]) == (2.0, 0.0)
+    # about the means 13/3 and 1: IN squares 100/9 + 49/9 + 289/9 = 438/9, / 3; OUT 6 / 3
+    assert f["sd_in"][0] == pytest.approx(np.sqrt(438 / 27))
+    assert f["sd_out"][0] == pytest.approx(np.sqrt(2.0))
+    g = gaussian_fits(phi, keep, "per_example")  # mean, ddof 1
+    assert (g["mu_in"][0], g["mu_out"][0]) == pytest.approx((13 / 3, 1.0))
+    assert g["sd_in"][0] == pytest.approx(np.sqrt(438 / 18))
+
+
+def test_lira_median_ddof0_matches_the_authors_scoring_formula():
+    # A transcription of the online score of tensorflow/privacy's mi_lira_2021 (per sample:
+    # np.median and np.std over the IN and the OUT reference models, then
+    # logpdf_in - logpdf_out), computed sample by sample with plain numpy/scipy.
+    ref, rng = _reference(n_models=8, n_pop=30)
+    query_pos = np.arange(0, 30, 3)
+    member = np.arange(len(query_pos)) % 2 == 0
+    s = _audited(ref, rng, query_pos, member)
+    attack = LiRA(num_models=8, variance="per_example", statistic="median", ddof=0)
+    attack.name = "lira"
+    attack.set_reference(ref)
+    got = attack.score(s)["lira_online"]
+    phi_obs = true_class_stats(s.logits.astype(np.float64), s.labels)[1]
+    for i, j in enumerate(query_pos):
+        dat_in, dat_out = ref.phi[ref.keep[:, j], j], ref.phi[~ref.keep[:, j], j]
+        want = norm.logpdf(phi_obs[i], np.median(dat_in), np.std(dat_in)) - norm.logpdf(
+            phi_obs[i], np.median(dat_out), np.std(dat_out)
+        )
+        assert got[i] == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_rmia_trim_is_scipy_trim_mean(mode):
+    from scipy.stats import trim_mean
+
+    ref, _ = _reference(n_models=10, n_pop=12)
+    got = log_pr_reference(ref, mode, a=0.3, trim=0.2)
+    p = np.exp(ref.log_py)
+    for j in range(12):
+        values = p[:, j] if mode == "online" else p[~ref.keep[:, j], j]
+        pr = trim_mean(values, 0.2)  # 10 values: 2 cut from each end; 5 values: 1
+        if mode == "offline":
+            pr = 0.5 * (1.3 * pr + 0.7)
+        assert got[j] == pytest.approx(np.log(pr), rel=1e-12)
+    assert not np.allclose(got, log_pr_reference(ref, mode, a=0.3))
+
+
+def test_rmia_tuned_a_is_the_best_auc_of_a_direct_offline_attack():
+    from sklearn.metrics import roc_auc_score
+
+    ref, rng = _reference(n_models=8, n_pop=40, seed=3)
+    # Reference model 0 attacked with models 1..7, written out sample by sample.
+    p = np.exp(ref.log_py)
+    member = ref.keep[0]
+    aucs = []
+    grid = [round(0.1 * i, 1) for i in range(11)]
+    for a in grid:
+        pr = [0.5 * ((1 + a) * p[1:][~ref.keep[1:, j], j].mean() + (1 - a)) for j in range(40)]
+        ratio = [p[0, j] / pr[j] for j in range(40)]
+        z = [j for j in range(40) if not member[j]]
+        score = [np.mean([ratio[x] / ratio[k] >= 1.0 for k in z]) for x in range(40)]
+        aucs.append(roc_auc_score(member, score))
+    want = grid[int(np.argmax(aucs))]
+    attack = RMIA(num_models=8, mode="offline", tune_a=True)
+    attack.set_reference(ref)
+    assert attack.a == pytest.approx(want)
+    assert attack.a != 0.3 or want == 0.3

@@ -13,6 +13,11 @@ phi_IN values and the others phi_OUT values; each set is modelled as a Gaussian.
 - variance: `per_example` uses each query's own IN / OUT variance; `global` pools the
   within-example variance over the whole population, which the paper recommends when there are
   few reference models; `auto` takes global below 64 models.
+- statistic: the centre of each Gaussian. `mean` is the paper's (Algorithm 1, mu_in / mu_out
+  as means); `median` is what the authors' scoring code uses (np.median over the reference
+  models in tensorflow/privacy's mi_lira_2021), more robust to a few outlying models.
+- ddof: the variances are taken about the mean whatever the centre, divided by count - ddof;
+  1 (unbiased, default) or 0 (np.std, as the authors' code).
 """
 
 from __future__ import annotations
@@ -25,33 +30,37 @@ from mia_bench.errors import ConfigError
 from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
 
 VARIANCES = ("auto", "per_example", "global")
+STATISTICS = ("mean", "median")
 # variances below this are floored, so that a query whose reference phis coincide gives a
 # finite likelihood ratio
 _MIN_VAR = 1e-8
 
 
-def gaussian_fits(phi: np.ndarray, keep: np.ndarray, variance: str) -> dict[str, np.ndarray]:
-    """Per population sample: mean and standard deviation of the IN and of the OUT phis.
+def gaussian_fits(
+    phi: np.ndarray, keep: np.ndarray, variance: str, statistic: str = "mean", ddof: int = 1
+) -> dict[str, np.ndarray]:
+    """Per population sample: centre and standard deviation of the IN and of the OUT phis.
 
-    phi, keep: (N, n) arrays of the reference models. Per-example variances are unbiased
-    (ddof = 1); the global one is the pooled within-sample variance
-    sum_j sum_{m in S_j} (phi_mj - mu_j)^2 / (|S| - n).
+    phi, keep: (N, n) arrays of the reference models. The centre is the mean or the median of
+    the side's phis; the variance is about their mean, divided by count - ddof per example,
+    and for `global` the pooled within-sample sum_j sum_{m in S_j} (phi_mj - mean_j)^2 divided
+    by |S| - ddof * n.
     """
     out: dict[str, np.ndarray] = {}
     for side, mask in (("in", keep), ("out", ~keep)):
         count = mask.sum(0)
-        if count.min() < (2 if variance == "per_example" else 1):
-            raise ValueError(
-                f"every sample needs {'2' if variance == 'per_example' else '1'}+ {side.upper()} models"
-            )
-        mu = np.where(mask, phi, 0.0).sum(0) / count
-        resid2 = np.where(mask, (phi - mu) ** 2, 0.0)
+        need = 1 + ddof if variance == "per_example" else 1
+        if count.min() < need:
+            raise ValueError(f"every sample needs {need}+ {side.upper()} models")
+        mean = np.where(mask, phi, 0.0).sum(0) / count
+        resid2 = np.where(mask, (phi - mean) ** 2, 0.0)
         if variance == "per_example":
-            var = resid2.sum(0) / (count - 1)
+            var = resid2.sum(0) / (count - ddof)
         else:
-            dof = count.sum() - len(count)
+            dof = count.sum() - ddof * len(count)
             var = np.full(len(count), resid2.sum() / dof if dof > 0 else 0.0)
-        out[f"mu_{side}"] = mu
+        centre = mean if statistic == "mean" else np.nanmedian(np.where(mask, phi, np.nan), 0)
+        out[f"mu_{side}"] = centre
         out[f"sd_{side}"] = np.sqrt(np.maximum(var, _MIN_VAR))
     return out
 
@@ -59,10 +68,21 @@ def gaussian_fits(phi: np.ndarray, keep: np.ndarray, variance: str) -> dict[str,
 class LiRA(ReferenceAttack):
     """Results `<name>_online` and `<name>_offline` (lira_online, lira_offline)."""
 
-    def __init__(self, num_models: int = 16, variance: str = "auto") -> None:
+    def __init__(
+        self,
+        num_models: int = 16,
+        variance: str = "auto",
+        statistic: str = "mean",
+        ddof: int = 1,
+    ) -> None:
         super().__init__(num_models)
         if variance not in VARIANCES:
             raise ConfigError("variance", f"choose one of {list(VARIANCES)}, got {variance!r}")
+        if statistic not in STATISTICS:
+            raise ConfigError("statistic", f"choose one of {list(STATISTICS)}, got {statistic!r}")
+        if ddof not in (0, 1) or isinstance(ddof, bool):
+            raise ConfigError("ddof", f"must be 0 or 1, got {ddof!r}")
+        self.statistic, self.ddof = statistic, int(ddof)
         if variance == "per_example" and num_models < 4:
             raise ConfigError(
                 "variance",
@@ -78,7 +98,7 @@ class LiRA(ReferenceAttack):
 
     def set_reference(self, ref: ReferenceSignals) -> None:
         super().set_reference(ref)
-        self._fit = gaussian_fits(ref.phi, ref.keep, self.variance)
+        self._fit = gaussian_fits(ref.phi, ref.keep, self.variance, self.statistic, self.ddof)
 
     def scores(self, s: Signals) -> dict[str, np.ndarray]:
         phi = true_class_stats(s.logits, s.labels)[1]

@@ -13,13 +13,23 @@ Score(x) = Pr_z[LR(x, z) >= gamma].
 - offline: only the OUT models, with the paper's linear correction for the missing IN half,
   Pr(x) = ((1 + a) Pr_OUT(x) + (1 - a)) / 2, where a is fitted on the data in the paper
   (a = 1 keeps Pr_OUT as is; privacy_meter's default is 0.3).
-Pr(z) is computed the same way as Pr(x). The z samples are the population samples that are
+Pr(z) is computed the same way as Pr(x).
+
+Two choices the paper leaves to the user, as options:
+- `trim`: Pr(x) as a trimmed mean of the reference models' probabilities, cutting
+  floor(trim * k) of the k values from each end (scipy.stats.trim_mean's rule); 0 is the
+  paper's plain mean; the RMIA authors' experiment configurations use 0.2.
+- `tune_a` (offline): choose a as privacy_meter does (tune_offline_a): attack one reference
+  model with the others for every a in {0, 0.1, ..., 1} and keep the first with the highest
+  AUC; its members are known, so no target information is used. The z samples are the population samples that are
 not queries of the audited model (so none of them is one of its members): for the target, the
 shadow pool; for a shadow, the target's queries. `num_z` subsamples them (seeded).
 The reference models are those of LiRA (trained once, shared).
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -28,16 +38,46 @@ from mia_bench.errors import ConfigError
 from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
 
 MODES = ("online", "offline")
+log = logging.getLogger(__name__)
 
 
-def log_pr_reference(ref: ReferenceSignals, mode: str, a: float) -> np.ndarray:
+def trimmed_mean(p: np.ndarray, use: np.ndarray, trim: float) -> np.ndarray:
+    """Column-wise mean of p over the rows where `use` holds, after cutting floor(trim * k)
+    of the k used values from each end (trim 0: the plain mean)."""
+    k = use.sum(0)
+    ordered = np.sort(np.where(use, p, np.inf), axis=0)  # unused rows sort last
+    cut = np.floor(trim * k).astype(int)
+    rank = np.arange(len(p))[:, None]
+    keep = (rank >= cut) & (rank < k - cut)
+    return np.where(keep, ordered, 0.0).sum(0) / (k - 2 * cut)
+
+
+def log_pr_reference(ref: ReferenceSignals, mode: str, a: float, trim: float = 0.0) -> np.ndarray:
     """log Pr(x) for every population sample (see the module docstring)."""
     p = np.exp(ref.log_py)  # (N, n_pop)
     if mode == "online":
-        return np.log(p.mean(0))
-    out = ~ref.keep
-    p_out = np.where(out, p, 0.0).sum(0) / out.sum(0)
+        return np.log(trimmed_mean(p, np.ones_like(ref.keep), trim))
+    p_out = trimmed_mean(p, ~ref.keep, trim)
     return np.log(0.5 * ((1.0 + a) * p_out + (1.0 - a)))
+
+
+def tuned_a(ref: ReferenceSignals, gamma: float, trim: float, grid_step: float = 0.1) -> float:
+    """Offline a chosen on reference model 0 as a stand-in target: the others are its
+    reference models, every population sample a query (members: its keep row), its
+    non-members the z samples; the first a of the grid with the highest AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    others = ReferenceSignals(
+        keep=ref.keep[1:], labels=ref.labels, log_py=ref.log_py[1:], phi=ref.phi[1:]
+    )
+    member, log_px = ref.keep[0], ref.log_py[0]
+    best_a, best_auc = 0.0, -1.0
+    for a in np.round(np.arange(0.0, 1.0 + grid_step / 2, grid_step), 10):
+        ratio = log_px - log_pr_reference(others, "offline", float(a), trim)
+        auc = roc_auc_score(member, pairwise_dominance(ratio, ratio[~member], gamma))
+        if auc > best_auc:
+            best_a, best_auc = float(a), auc
+    return best_a
 
 
 def pairwise_dominance(
@@ -58,12 +98,21 @@ class RMIA(ReferenceAttack):
         gamma: float = 1.0,
         num_z: int | None = None,
         seed: int = 0,
+        trim: float = 0.0,
+        tune_a: bool = False,
     ) -> None:
         super().__init__(num_models)
         if mode not in MODES:
             raise ConfigError("mode", f"choose one of {list(MODES)}, got {mode!r}")
         if not 0.0 <= a <= 1.0:
             raise ConfigError("a", f"must be in [0, 1], got {a}")
+        if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0 <= trim < 0.5:
+            raise ConfigError("trim", f"must be in [0, 0.5), got {trim!r}")
+        if not isinstance(tune_a, bool):
+            raise ConfigError("tune_a", f"must be true or false, got {tune_a!r}")
+        if tune_a and mode != "offline":
+            raise ConfigError("tune_a", "tunes the offline a; set attack.rmia.mode=offline")
+        self.trim, self.tune_a = float(trim), tune_a
         if not gamma > 0:
             raise ConfigError("gamma", f"must be > 0, got {gamma}")
         if num_z is not None and (
@@ -81,7 +130,10 @@ class RMIA(ReferenceAttack):
 
     def set_reference(self, ref: ReferenceSignals) -> None:
         super().set_reference(ref)
-        self._log_pr = log_pr_reference(ref, self.mode, self.a)
+        if self.tune_a:
+            self.a = tuned_a(ref, self.gamma, self.trim)
+            log.info("%s: offline a tuned on reference model 0: %.1f", self.name, self.a)
+        self._log_pr = log_pr_reference(ref, self.mode, self.a, self.trim)
 
     def z_indices(self, s: Signals) -> np.ndarray:
         """Population positions used as z for the model that produced `s`."""
