@@ -1,7 +1,7 @@
 """The Defense interface: how a model is trained, and optionally how it answers queries.
 
-Epochs count from 0, as the reference code of RelaxLoss and CRL counts them
-(`for epoch in range(num_epochs)`); both switch behaviour on `epoch % 2`.
+The trainer counts epochs from 0 and hands `loss` that count; a defense whose paper counts
+otherwise converts it (CRL's Algorithm 1 counts from 1, RelaxLoss's code from 0).
 
 Life cycle of one model, every step optional but `loss`:
 
