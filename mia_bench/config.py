@@ -10,6 +10,9 @@ from omegaconf import DictConfig
 
 from mia_bench.errors import ConfigError
 
+# trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 def _int(cfg: DictConfig, key: str, lo: int | None = None) -> int:
     v = cfg_get(cfg, key)
@@ -147,8 +150,6 @@ def _validate_speed(cfg: DictConfig) -> None:
         if key in trainer:
             _bool(cfg, f"trainer.{key}")
     if "compile" in trainer and not isinstance(trainer.compile, bool):
-        from mia_bench.training import COMPILE_MODES
-
         if trainer.compile not in COMPILE_MODES:
             raise ConfigError(
                 "trainer.compile",

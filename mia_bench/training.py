@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from mia_bench.config import lr_schedule
+from mia_bench.config import COMPILE_MODES, lr_schedule
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import BatchSampler, Defense, TrainingParts
 from mia_bench.errors import DivergenceError
@@ -114,8 +114,6 @@ def trainer_identity(cfg: DictConfig) -> dict:
     }
 
 
-# trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
