@@ -247,30 +247,27 @@ def privacy_utility(
         xs = [g.mean(col) for g in groups if g.mean(col) is not None]
         lo, hi = (min(xs), max(xs)) if xs else (0.5, 0.5)
         pad = 0.06 * max(hi - lo, 0.02)
-        left = lo - pad
-        ax.set_xlim(left, hi + 2 * pad)
+        left, right = lo - pad, hi + 2 * pad
+        ax.set_xlim(left, right)
         if best is not None:
-            if left <= 0.5:
-                ax.scatter(
-                    [0.5],
-                    [100 * best],
-                    marker="*",
-                    s=150,
-                    c="crimson",
-                    zorder=5,
-                    label="ideal defense",
-                )
-            else:
-                ax.scatter(
-                    [left],
-                    [100 * best],
-                    marker="<",
-                    s=60,
-                    c="crimson",
-                    zorder=5,
-                    clip_on=False,
-                    label="ideal defense (AUC 0.5, left of the axis)",
-                )
+            # (x, marker, label): on the axis, or an arrow head at the edge it lies beyond
+            x, marker, label = (
+                (0.5, "*", "ideal defense")
+                if left <= 0.5 <= right
+                else (left, "<", "ideal defense (AUC 0.5, left of the axis)")
+                if 0.5 < left
+                else (right, ">", "ideal defense (AUC 0.5, right of the axis)")
+            )
+            ax.scatter(
+                [x],
+                [100 * best],
+                marker=marker,
+                s=150 if marker == "*" else 60,
+                c="crimson",
+                zorder=5,
+                clip_on=False,
+                label=label,
+            )
         ax.set_title(attack, fontsize=10)
         ax.set_xlabel("attack AUC", fontsize=9)
         if i_ax % 3 == 0:

@@ -399,4 +399,5 @@ def test_privacy_utility_one_style_per_defense_and_no_forced_half(tmp_path):
     labels1 = f1.axes[0].get_legend_handles_labels()[1]
     labels2 = f2.axes[0].get_legend_handles_labels()[1]
     assert "no defense" in labels1
+    assert "ideal defense (AUC 0.5, left of the axis)" in labels1
     assert any(lb.startswith("no defense: no undefended run") for lb in labels2)
