@@ -199,11 +199,12 @@ class Collection:
 
 
 def varying_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """Keys with more than one distinct value among the runs that have them."""
+    """Keys with more than one distinct value among the runs that have them. A `_target_`
+    (the class behind an option) is not one: the option's name already differs."""
     seen: dict[str, set[str]] = {}
     for c in configs:
         for k, v in c.items():
-            if not k.startswith(NOT_SETTINGS):
+            if not k.startswith(NOT_SETTINGS) and not k.endswith("_target_"):
                 seen.setdefault(k, set()).add(repr(v))
     return [k for k, vals in seen.items() if len(vals) > 1]
 

@@ -7,7 +7,7 @@ trainer's speed-only settings, `mia_bench.training.SPEED_ONLY_KEYS`). An entry i
 `<key>.pt` (state dicts, loaded with `weights_only=True`) and `<key>.json` (the spec it was
 made from, the checksum of the .pt, the training log). Both are written atomically, the .json
 last, so an entry without a valid .json is incomplete. A lock per key makes concurrent jobs
-train a model once: the second waits, then loads.
+train a model once: the second waits, then loads; the lock file is removed on release.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from filelock import FileLock
 
-from mia_bench.io import atomic_write_bytes, atomic_write_json
+from mia_bench.io import atomic_write_bytes, atomic_write_json, locked
 
 if TYPE_CHECKING:
     from mia_bench.attacks.base import Attack
@@ -114,7 +113,7 @@ class ModelCache:
         key = spec_key(spec)
         pt, _, lock = self._paths(key)
         pt.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(lock)):
+        with locked(lock):
             hit = self.load(key)
             if hit is not None:
                 return hit[0], hit[1], True
@@ -138,7 +137,7 @@ class ModelCache:
             for key in sorted(set(keys)):
                 pt, _, lock = self._paths(key)
                 pt.parent.mkdir(parents=True, exist_ok=True)
-                locks.enter_context(FileLock(str(lock)))
+                locks.enter_context(locked(lock))
             found = [self.load(k) for k in keys]
             missing = [i for i, hit in enumerate(found) if hit is None]
             made = dict(zip(missing, make_many(missing))) if missing else {}

@@ -20,7 +20,7 @@ from mia_bench.signals import Signals
 if TYPE_CHECKING:
     from mia_bench.pipeline import Experiment, TrainedModel
 
-METRIC_KEYS = ("auc", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage")
+METRIC_KEYS = ("auc", "auc_ci95", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage")
 
 
 def accuracies(sig: Signals) -> tuple[float, float]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from mia_bench.confhelp import help_text
 from mia_bench.config import validate
 from mia_bench.devices import pick_job_device
 from mia_bench.errors import ConfigError, DivergenceError
@@ -18,6 +21,8 @@ from mia_bench.runs import clear_error, write_error
 
 log = logging.getLogger("mia_bench")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# hydra.help.template (conf/config.yaml) asks this for the --help text, made from conf/ itself.
+OmegaConf.register_new_resolver("mia_bench_help", lambda: help_text(CONF_DIR), replace=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -41,7 +46,10 @@ def main(cfg: DictConfig) -> float | None:
             torch.set_num_threads(int(cfg.cpu_threads))
         results = pipeline.run(cfg, out)
     except Exception as err:
-        marker = write_error(out, err, job=job, overrides=overrides)
+        try:
+            marker = write_error(out, err, job=job, overrides=overrides)
+        except OSError:  # e.g. the disk that made the run fail is full
+            marker = None
         if multirun:
             # Returning instead of raising lets every launcher finish the other jobs (the basic
             # launcher would skip later batches; joblib cannot always pickle the exception back).
@@ -55,11 +63,16 @@ def main(cfg: DictConfig) -> float | None:
                 marker,
             )
             return None
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise  # the way to see the traceback of any failure
         if isinstance(err, ConfigError):
             print(f"mia_bench: invalid setting {err}", file=sys.stderr)
             sys.exit(2)
         if isinstance(err, DivergenceError):
             print(f"mia_bench: training diverged: {err}", file=sys.stderr)
+            sys.exit(1)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            print(f"mia_bench: {disk_full_message(err, cfg)}", file=sys.stderr)
             sys.exit(1)
         raise
     from mia_bench.summary import format_summary
@@ -79,3 +92,16 @@ def main(cfg: DictConfig) -> float | None:
         print(format_summary(results))
         print(f"results written to {out}/ (results.json, scores.npz, split.npz, summary.md)")
     return results["target"]["test_acc"]
+
+
+def disk_full_message(err: OSError, cfg: DictConfig) -> str:
+    """One line for a full disk: the folder being written and the setting that moves it.
+    Files are written atomically, so nothing partial was left behind."""
+    where = Path(err.filename).parent if err.filename else None
+    cache = Path(str(cfg.paths.cache_dir)).expanduser().resolve()
+    in_cache = where is not None and where.resolve().is_relative_to(cache)
+    key = "paths.cache_dir" if in_cache else "hydra.run.dir"
+    return (
+        f"no space left on device writing to {where or 'the disk'}/; free space there or "
+        f"choose another folder with {key}=... (no partial file was left)"
+    )

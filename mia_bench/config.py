@@ -3,6 +3,8 @@ name the key to change. Run before any data is loaded or any model trained."""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 
@@ -12,14 +14,26 @@ from mia_bench.errors import ConfigError
 
 # trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+log = logging.getLogger("mia_bench")
+# numpy's and torch's generators take seeds below 2**32 (torch: below 2**63; the nn attack
+# passes the run seed on), so a larger seed would fail only after training.
+MAX_SEED = 2**32 - 1
+# No recipe of the papers trains longer than 300 epochs; 100,000 is far beyond any use and
+# stops a typo (epochs=1000000000) from starting a run that never ends.
+MAX_EPOCHS = 100_000
+# SGD learning rates of the papers' recipes are 0.01-0.1; above this one the run is legal but
+# almost surely diverges or learns nothing (lr=1e30 ends at chance-level accuracy).
+LARGE_LR = 10.0
 
 
-def _int(cfg: DictConfig, key: str, lo: int | None = None) -> int:
+def _int(cfg: DictConfig, key: str, lo: int | None = None, hi: int | None = None) -> int:
     v = cfg_get(cfg, key)
     if isinstance(v, bool) or not isinstance(v, Integral):
         raise ConfigError(key, f"must be an integer, got {v!r}")
     if lo is not None and v < lo:
         raise ConfigError(key, f"must be >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(key, f"must be <= {hi}, got {v}")
     return int(v)
 
 
@@ -29,6 +43,8 @@ def _real(
     v = cfg_get(cfg, key)
     if isinstance(v, bool) or not isinstance(v, Real):
         raise ConfigError(key, f"must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ConfigError(key, f"must be a finite number, got {v}")
     if lo is not None and (v < lo or (lo_open and v == lo)):
         raise ConfigError(key, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
     if hi is not None and v > hi:
@@ -61,7 +77,7 @@ def cfg_get(cfg: DictConfig, dotted: str):
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first bad setting."""
-    _int(cfg, "seed", 0)
+    _int(cfg, "seed", 0, MAX_SEED)
     device = cfg_get(cfg, "device")
     if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
         raise ConfigError("device", f"use auto, cpu, cuda or cuda:N, got {device!r}")
@@ -72,10 +88,16 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(
                 "device", f"{device} requested but CUDA is not available; use device=auto"
             )
-    _int(cfg, "trainer.epochs", 1)
+    _int(cfg, "trainer.epochs", 1, MAX_EPOCHS)
     _int(cfg, "trainer.batch_size", 1)
     _int(cfg, "trainer.eval_batch_size", 1)
-    _real(cfg, "trainer.lr", 0.0, lo_open=True)
+    lr = _real(cfg, "trainer.lr", 0.0, lo_open=True)
+    if lr > LARGE_LR:
+        log.warning(
+            "trainer.lr=%g is far above the papers' SGD rates (0.01-0.1); expect the run to "
+            "diverge or to learn nothing",
+            lr,
+        )
     _real(cfg, "trainer.momentum", 0.0, 1.0)
     _real(cfg, "trainer.weight_decay", 0.0)
     _real(cfg, "trainer.gamma", 0.0, lo_open=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from mia_bench.io import locked
+
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
@@ -165,13 +167,11 @@ def write_all(root: Path, n: int = 40) -> None:
 def ensure(root: Path, n: int = 200) -> bool:
     """Write every dataset into `root` unless an earlier call wrote the same size there;
     True when files were written. A manifest marks the folder as fake data."""
-    from filelock import FileLock
-
     root = Path(root)
     want = {"version": VERSION, "n": n}
     root.mkdir(parents=True, exist_ok=True)
     # `make -j tables SCALE=smoke`: one target writes, the others wait and then read.
-    with FileLock(str(root / ".write.lock")):
+    with locked(root / ".write.lock"):
         try:
             if json.loads((root / MANIFEST).read_text()) == want:
                 return False

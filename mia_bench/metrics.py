@@ -7,12 +7,27 @@ Conventions:
   With n non-members, an FPR level below 1/n cannot be resolved and is reported as None.
 - Attack accuracy is balanced: 0.5 * (TPR + TNR) of the member predictions.
 - Advantage (Yeom et al. 2018): TPR - FPR of the member predictions.
+- AUC 95% confidence interval: DeLong et al. (1988) variance, normal approximation. Reported
+  as None ("n/a") with fewer than `min_queries()` members or non-members, where the
+  approximation does not hold, and when the estimated variance is zero (e.g. perfectly
+  separated scores), where it would claim a certainty that the sample cannot give.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import rankdata
+
+# The FPR levels at which TPR is reported (results.json keys tpr_at_<100 * level>%fpr).
+FPR_LEVELS = (0.001, 0.01)
+
+
+def min_queries(levels: tuple[float, ...] = FPR_LEVELS) -> int:
+    """The fewest non-members at which at least one of `levels` can be resolved: 1 / the
+    largest level (rounded up)."""
+    return math.ceil(1 / max(levels) - 1e-9)
 
 
 def _check(scores: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +77,30 @@ def tpr_at_fpr(scores: np.ndarray, member: np.ndarray, level: float) -> float | 
     return float(tpr[fpr <= level + 1e-12].max())
 
 
+def auc_ci(
+    scores: np.ndarray, member: np.ndarray, z: float = 1.959963984540054
+) -> list[float] | None:
+    """[low, high] of AUC +- z * SE with DeLong's variance (DeLong, DeLong & Clarke-Pearson
+    1988, Eq. 2-4): with placements V10_i = P(member i scores above a non-member) (ties 1/2)
+    and V01_j = P(a member scores above non-member j), Var(AUC) = s2(V10) / m + s2(V01) / n
+    (sample variances). Clipped to [0, 1]; None where the sample cannot resolve it (above)."""
+    scores, member = _check(scores, member)
+    scores = np.nan_to_num(scores, nan=-np.inf)
+    m, n = int(member.sum()), int((~member).sum())
+    if min(m, n) < min_queries():
+        return None
+    ranks = rankdata(scores)
+    pos, neg = scores[member], scores[~member]
+    # rank among all minus rank among its own class = how many of the other class lie below
+    v10 = (ranks[member] - rankdata(pos)) / n
+    v01 = 1.0 - (ranks[~member] - rankdata(neg)) / m
+    var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
+    if not var > 0:
+        return None
+    a, half = float(v10.mean()), z * math.sqrt(var)
+    return [max(0.0, a - half), min(1.0, a + half)]
+
+
 def balanced_accuracy(pred: np.ndarray, member: np.ndarray) -> float:
     pred, member = np.asarray(pred, dtype=bool), np.asarray(member, dtype=bool)
     tpr = (pred & member).sum() / member.sum()
@@ -89,6 +128,7 @@ def attack_metrics(
     """Every metric of one attack on the target's queries."""
     out: dict[str, float | None] = {
         "auc": auc(scores, member),
+        "auc_ci95": auc_ci(scores, member),
         "acc": balanced_accuracy(pred, member) if pred is not None else None,
         "tpr_at_0.1%fpr": tpr_at_fpr(scores, member, 0.001),
         "tpr_at_1%fpr": tpr_at_fpr(scores, member, 0.01),

@@ -45,7 +45,7 @@ from mia_bench.checkpoints import (
     target_summary,
 )
 from mia_bench.data import TensorData, load_dataset
-from mia_bench.data.splits import Split, make_split
+from mia_bench.data.splits import Split, check_query_sets, make_split
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defense_context import (
     auxiliary_models,
@@ -57,7 +57,7 @@ from mia_bench.defense_context import (
 from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
-from mia_bench.metrics import attack_metrics
+from mia_bench.metrics import attack_metrics, min_queries
 from mia_bench.models import Classifier, build_model
 from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
@@ -136,6 +136,9 @@ class Experiment:
         check_writable(self.out)
         with self.stages("data"):
             self.data: TensorData = load_dataset(cfg.dataset, cfg.paths.data_dir)
+        if self.data.num_classes < 2:
+            key = "dataset.n_classes" if "n_classes" in cfg.dataset else "dataset"
+            raise ConfigError(key, f"needs at least 2 classes, got {self.data.num_classes}")
         aug = cfg.dataset.get("augment") or {}
         self.preprocess = Preprocess(
             self.data.kind,
@@ -147,6 +150,17 @@ class Experiment:
         self.split: Split = make_split(
             len(self.data), self.data.kind, cfg.split, cfg.seed, int(cfg.shadow.count)
         )
+        check_query_sets(self.split, cfg.split, cfg.dataset, len(self.data), min_queries())
+        largest = max(
+            len(a) for a in [self.split.target_train, *(t for t, _ in self.split.shadows)]
+        )
+        if cfg.trainer.batch_size > largest:
+            logging.getLogger("mia_bench").warning(
+                "trainer.batch_size=%d is larger than every training set (largest: %d "
+                "samples); each epoch is one full-batch step",
+                cfg.trainer.batch_size,
+                largest,
+            )
         # Build once now so that a model / defense / attack that cannot work fails before training.
         probe = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
         self.defense_cfg = cfg.defense

@@ -3,15 +3,21 @@
 - privacy-utility curves as in RelaxLoss Fig. 3: x = attack AUC (privacy, lower is better),
   y = target test accuracy (utility), one panel per attack, one line per defense across its
   swept parameter, the no-defense point and the ideal defense (AUC 0.5 at the best accuracy);
-- ROC curves on log-log axes (FPR 1e-5 .. 1), as in Carlini et al. (LiRA, 2022) Fig. 1;
+- ROC curves on log-log axes, as in Carlini et al. (LiRA, 2022) Fig. 1, from FPR 1/(number
+  of non-members), the smallest one the queries resolve, with the chance line and each
+  curve's AUC and TPR at 1% FPR;
 - train (member) vs test (non-member) loss histograms with mean and variance in the legend,
-  as in RelaxLoss Fig. 1.
+  as in RelaxLoss Fig. 1, on one shared y axis.
+
+Each defense has one colour and marker in every figure (`defense_style`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +31,37 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 
 from mia_bench.aggregate import Group, fmt_value, short_names, sort_value  # noqa: E402
 from mia_bench.io import atomic_write_bytes  # noqa: E402
-from mia_bench.metrics import roc_points  # noqa: E402
+from mia_bench.metrics import auc, roc_points, tpr_at_fpr  # noqa: E402
 
 MARKERS = "os^Dvp<>h"
 LINESTYLES = ("-", "--", ":", "-.")
+# One colour and marker per defense, the same in every report (the undefended curve is grey;
+# its single point is the black "no defense" cross).
+DEFENSE_STYLE: dict[str, tuple[str, str]] = {
+    "none": ("0.45", "o"),
+    "relaxloss": ("C0", "s"),
+    "ccl": ("C1", "^"),
+    "crl": ("C2", "D"),
+    "adv_reg": ("C3", "v"),
+    "memguard": ("C4", "p"),
+    "dmp": ("C5", "<"),
+    "dp_sgd": ("C6", ">"),
+    "distillation": ("C8", "h"),
+    "label_smoothing": ("C9", "P"),
+    "confidence_penalty": ("navy", "d"),
+    "dropout": ("olive", "H"),
+    "early_stopping": ("teal", "8"),
+}
+_SPARE_COLORS = ("maroon", "darkorange", "indigo", "darkgreen", "magenta", "sienna")
+
+
+def defense_style(defense: str) -> tuple[str, str]:
+    """(colour, marker) of a defense: fixed for the known ones; a defense added later gets a
+    pair chosen from its name, so it too keeps it from report to report."""
+    if defense in DEFENSE_STYLE:
+        return DEFENSE_STYLE[defense]
+    h = int(hashlib.sha256(defense.encode()).hexdigest(), 16)
+    return _SPARE_COLORS[h % len(_SPARE_COLORS)], MARKERS[(h // 7) % len(MARKERS)]
 
 
 def line_style(i: int) -> dict[str, str]:
@@ -107,24 +140,33 @@ def _grid(
 
 
 def _legend(fig: Figure, axes: list, n: int, title: str) -> None:
-    """The legend of the first panel, shared: in a spare panel when the grid has one, else
-    below the panels."""
+    """The legend of the first panel, shared: in a spare panel when the grid has one and the
+    legend fits there, else below the panels, the figure made taller to hold it."""
     handles, labels = axes[0].get_legend_handles_labels()
     # Curves first, then the reference markers.
-    order = sorted(range(len(labels)), key=lambda i: labels[i] in ("no defense", "ideal defense"))
+    order = sorted(
+        range(len(labels)), key=lambda i: labels[i].startswith(("no defense", "ideal defense"))
+    )
     handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    # Long labels (a CRL setting lists ten parameters) are wrapped: unwrapped, the legend
+    # outgrew the figure and constrained layout gave up ("axes sizes collapsed to zero").
+    labels = [textwrap.fill(lb, 44) for lb in labels]
+    lines = sum(lb.count("\n") + 1 for lb in labels)
     fig.suptitle(title, fontsize=11)
-    if len(axes) > n:
+    if len(axes) > n and lines <= 14:
         axes[n].legend(handles, labels, loc="center", frameon=False, fontsize=8.5)
-    else:
-        fig.legend(
-            handles,
-            labels,
-            loc="outside lower center",
-            ncol=min(4, len(labels)),
-            frameon=False,
-            fontsize=8,
-        )
+        return
+    ncol = max(1, min(len(labels), int(fig.get_figwidth() // 3.2)))
+    rows = math.ceil(lines / ncol) + 1
+    fig.set_figheight(fig.get_figheight() + 0.15 * rows)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=ncol,
+        frameon=False,
+        fontsize=8,
+    )
 
 
 def privacy_utility(
@@ -134,17 +176,19 @@ def privacy_utility(
     base = no_defense(groups)
     best = max((g.mean("test_acc") for g in groups if g.mean("test_acc") is not None), default=None)
     names = short_names(settings)
+    # several curves of one defense (other fixed settings) keep its colour, differ in dash
+    nth = {id(cv): sum(c.defense == cv.defense for c in lines[:i]) for i, cv in enumerate(lines)}
     # One accuracy axis for every panel: a setting has the same accuracy under every attack.
     fig, axes = _grid(len(attacks), extra=0.3 if len(attacks) % 3 else 0.8, sharey=True)
     for i_ax, (ax, attack) in enumerate(zip(axes, attacks)):
         col = f"{attack}.auc"
-        for i, cv in enumerate(lines):
+        for cv in lines:
             pts = [
                 g for g in cv.points if g.mean(col) is not None and g.mean("test_acc") is not None
             ]
             if not pts or (cv.defense == "none" and len(pts) == 1):
                 continue  # the single undefended point is drawn as "no defense" below
-            color = "0.45" if cv.defense == "none" else f"C{i % 10}"
+            color, marker = defense_style(cv.defense)
             x = [g.mean(col) for g in pts]
             y = [100 * g.mean("test_acc") for g in pts]
             xerr = [g.std(col) or 0.0 for g in pts]
@@ -156,7 +200,8 @@ def privacy_utility(
                 xerr=xerr,
                 yerr=yerr,
                 color=color,
-                marker=MARKERS[i % len(MARKERS)],
+                marker=marker,
+                ls=LINESTYLES[nth[id(cv)] % len(LINESTYLES)],
                 ms=4.5,
                 lw=1.2,
                 elinewidth=0.7,
@@ -194,14 +239,35 @@ def privacy_utility(
                 zorder=5,
                 label="no defense",
             )
+        elif base is None:
+            # Say so rather than leave the reader looking for the reference point.
+            ax.plot([], [], ls="none", label="no defense: no undefended run in these folders")
+        # The axis spans the points, not 0.5: the ideal defense is drawn on it when in range,
+        # else as an arrow head at the left edge at its accuracy.
+        xs = [g.mean(col) for g in groups if g.mean(col) is not None]
+        lo, hi = (min(xs), max(xs)) if xs else (0.5, 0.5)
+        pad = 0.06 * max(hi - lo, 0.02)
+        left, right = lo - pad, hi + 2 * pad
+        ax.set_xlim(left, right)
         if best is not None:
-            ax.scatter(
-                [0.5], [100 * best], marker="*", s=150, c="crimson", zorder=5, label="ideal defense"
+            # (x, marker, label): on the axis, or an arrow head at the edge it lies beyond
+            x, marker, label = (
+                (0.5, "*", "ideal defense")
+                if left <= 0.5 <= right
+                else (left, "<", "ideal defense (AUC 0.5, left of the axis)")
+                if 0.5 < left
+                else (right, ">", "ideal defense (AUC 0.5, right of the axis)")
             )
-        lo = min([0.5] + [g.mean(col) for g in groups if g.mean(col) is not None])
-        hi = max([0.5] + [g.mean(col) for g in groups if g.mean(col) is not None])
-        pad = 0.06 * max(hi - lo, 0.05)
-        ax.set_xlim(lo - pad, hi + 2 * pad)
+            ax.scatter(
+                [x],
+                [100 * best],
+                marker=marker,
+                s=150 if marker == "*" else 60,
+                c="crimson",
+                zorder=5,
+                clip_on=False,
+                label=label,
+            )
         ax.set_title(attack, fontsize=10)
         ax.set_xlabel("attack AUC", fontsize=9)
         if i_ax % 3 == 0:
@@ -238,23 +304,36 @@ def roc_curves(
     attacks = [a for a in attacks if any(a in s for _, s in loaded)]
     if not loaded or not attacks:
         return None
+    # The smallest FPR (TPR) that n non-members (members) resolve is 1/n: the axes start there.
+    fpr_lo = 1 / max(int((~s["member"].astype(bool)).sum()) for _, s in loaded)
+    tpr_lo = 1 / max(int(s["member"].astype(bool).sum()) for _, s in loaded)
     fig, axes = _grid(len(attacks), 3.3, 3.1, extra=0.3 if len(attacks) % 3 else 0.8)
     for ax, attack in zip(axes, attacks):
-        grid = np.logspace(-5, 0, 50)
-        ax.plot(grid, grid, ls="--", lw=0.8, color="0.6", label="chance")
+        grid = np.logspace(np.log10(min(fpr_lo, tpr_lo)), 0, 50)
+        ax.plot(grid, grid, ls="--", lw=0.8, color="0.6", label="chance (AUC 0.5)")
+        handles, numbers = [], []
         for i, (label, s) in enumerate(loaded):
             if attack not in s:
                 continue
-            fpr, tpr, _ = roc_points(s[attack], s["member"].astype(bool))
+            member = s["member"].astype(bool)
+            fpr, tpr, _ = roc_points(s[attack], member)
             keep = (fpr > 0) & (tpr > 0)
-            ax.plot(fpr[keep], tpr[keep], lw=1.2, label=label, **line_style(i))
+            (line,) = ax.plot(fpr[keep], tpr[keep], lw=1.2, label=label, **line_style(i))
+            low = tpr_at_fpr(s[attack], member, 0.01)
+            handles.append(line)
+            numbers.append(
+                f"AUC {auc(s[attack], member):.3f}, TPR@1%FPR "
+                + ("n/a" if low is None else f"{low:.3f}")
+            )
+        # Curves that overlap stay apart in this panel's own legend: its numbers, same lines.
+        ax.legend(handles, numbers, loc="lower right", fontsize=6, framealpha=0.85)
         ax.set_xscale("log")
         ax.set_yscale("log")
         # Minor ticks on 5 decades cost most of the drawing time and add little.
         ax.xaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xlim(1e-5, 1)
-        ax.set_ylim(1e-5, 1)
+        ax.set_xlim(fpr_lo, 1)
+        ax.set_ylim(tpr_lo, 1)
         ax.set_title(attack, fontsize=10)
         ax.set_xlabel("false positive rate", fontsize=9)
         ax.set_ylabel("true positive rate", fontsize=9)
@@ -278,10 +357,11 @@ def loss_histograms(
     ]
     if not loaded:
         return None
-    fig, axes = _grid(len(loaded), 3.6, 2.9, extra=0.3)
+    # One y axis for all panels: different scales would make similar runs look different.
+    fig, axes = _grid(len(loaded), 3.6, 2.9, extra=0.3, sharey=True)
     for ax in axes[len(loaded) :]:
         ax.set_visible(False)
-    for ax, (label, s, auc) in zip(axes, loaded):
+    for i_ax, (ax, (label, s, loss_auc)) in enumerate(zip(axes, loaded)):
         loss, member = s["target_loss"].astype(float), s["member"].astype(bool)
         top = max(float(np.quantile(loss, 0.99)), 1e-3)
         bins = np.linspace(0, top, 41)
@@ -299,13 +379,15 @@ def loss_histograms(
                 label=f"{name}\nmean {v.mean():.3g}, var {v.var():.3g}",
             )
         ax.set_title(
-            label + (f"\nloss-attack AUC {auc:.3f}" if auc is not None else ""), fontsize=8.5
+            label + (f"\nloss-attack AUC {loss_auc:.3f}" if loss_auc is not None else ""),
+            fontsize=8.5,
         )
         ax.set_xlabel("cross-entropy loss (largest 1% not shown)", fontsize=9)
-        ax.set_ylabel("fraction of samples", fontsize=9)
+        if i_ax % 3 == 0:
+            ax.set_ylabel("fraction of samples", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title + " (one y axis for all panels)", fontsize=11)
     return fig
 
 

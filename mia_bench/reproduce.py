@@ -100,7 +100,12 @@ def plan(target: Target, args: argparse.Namespace) -> Plan:
         root = Path(args.root)
         runs = root / "runs" / target.name / seeds_dir
         out = root / target.name
-        common = [f"paths.cache_dir={_quote(root / 'cache')}", "trainer.epochs=1"]
+        # Smoke splits are far below the size that resolves an FPR level: accepted on purpose.
+        common = [
+            f"paths.cache_dir={_quote(root / 'cache')}",
+            "trainer.epochs=1",
+            "split.min_queries=1",
+        ]
         if target.needs_files:
             common += [
                 f"paths.data_dir={_quote(root / 'data')}",

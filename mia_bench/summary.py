@@ -11,6 +11,16 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
 
 
+def _param(v: object) -> str:
+    """A defense parameter for people: floats to 4 significant digits (DP-SGD's epsilon
+    17.943263642638655 reads 17.94); results.json keeps every digit."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _ci(v: list[float] | None) -> str:
+    return "n/a" if v is None else f"{v[0]:.3f}-{v[1]:.3f}"
+
+
 def _reference_line(ref: dict[str, Any] | None) -> list[str]:
     if not ref:
         return []
@@ -23,7 +33,7 @@ def _reference_line(ref: dict[str, Any] | None) -> list[str]:
 def format_summary(results: dict[str, Any]) -> str:
     t = results["target"]
     d = results["defense"]
-    params = ", ".join(f"{k}={v}" for k, v in d.items() if k != "name")
+    params = ", ".join(f"{k}={_param(v)}" for k, v in d.items() if k != "name")
     sh = results["shadow"]
     lines = [
         f"dataset {results['config']['dataset']['name']} | model {results['config']['model']['name']} | "
@@ -35,14 +45,27 @@ def format_summary(results: dict[str, Any]) -> str:
         f"target: train acc {_fmt(t['train_acc'], True)}, test acc {_fmt(t['test_acc'], True)}, "
         f"members {t['n_members']}, non-members {t['n_nonmembers']}",
         "",
-        "| attack | AUC | acc | TPR@0.1%FPR | TPR@1%FPR | advantage |",
-        "|---|---|---|---|---|---|",
+        "| attack | AUC | AUC 95% CI | acc | TPR@0.1%FPR | TPR@1%FPR | advantage |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, m in results["attacks"].items():
         lines.append(
-            f"| {name} | {_fmt(m['auc'])} | {_fmt(m['acc'])} | {_fmt(m['tpr_at_0.1%fpr'])} | "
+            f"| {name} | {_fmt(m['auc'])} | {_ci(m.get('auc_ci95'))} | {_fmt(m['acc'])} | "
+            f"{_fmt(m['tpr_at_0.1%fpr'])} | "
             f"{_fmt(m['tpr_at_1%fpr'])} | {_fmt(m['advantage'])} |"
         )
+    unresolved = any(
+        m.get(k) is None and not m.get("not_applicable")
+        for m in results["attacks"].values()
+        for k in ("auc_ci95", "tpr_at_0.1%fpr", "tpr_at_1%fpr")
+    )
+    if unresolved:
+        lines += [
+            "",
+            f"n/a: not resolvable with {t['n_members']} members / {t['n_nonmembers']} "
+            "non-members (TPR at an FPR below 1/non-members; the AUC interval below 100 of "
+            "each or with zero variance)",
+        ]
     na = {
         name: m["not_applicable"]
         for name, m in results["attacks"].items()

@@ -46,7 +46,7 @@ def _make():
 def test_hit_after_store_and_damaged_entry_is_rebuilt(tmp_path):
     cache = ModelCache(tmp_path)
     state, _, hit = cache.get_or_make(SPEC, _make)
-    assert not hit
+    assert not hit and not list(Path(tmp_path).rglob("*.lock"))
     calls = []
     state2, meta, hit = cache.get_or_make(SPEC, lambda: calls.append(1) or _make())
     assert hit and not calls and torch.equal(state2["model"]["w"], state["model"]["w"])
@@ -77,6 +77,33 @@ def test_concurrent_jobs_train_a_model_once(tmp_path):
         p.join(timeout=120)
     assert all(p.exitcode == 0 for p in procs)
     assert log.read_text() == "trained\n"
+    assert not list((tmp_path / "c").rglob("*.lock"))  # released locks leave no file
+
+
+def test_lock_files_are_removed_and_waiters_still_exclude_each_other(tmp_path):
+    """Eight threads take one lock 20 times each; the lock file is removed at every release,
+    yet never two holders at once (each checks it locked the file now at the path)."""
+    import threading
+
+    from mia_bench.io import locked
+
+    path, inside, worst = tmp_path / "k.lock", [0], [0]
+
+    def take():
+        for _ in range(20):
+            with locked(path):
+                inside[0] += 1
+                worst[0] = max(worst[0], inside[0])
+                time.sleep(0.0005)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert worst[0] == 1
+    assert not path.exists()
 
 
 def test_shadows_are_shared_between_defenses(cfg_factory, tmp_path):

@@ -108,8 +108,10 @@ def test_cifar_batch_cannot_run_code(tmp_path):
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(
         pickle.dumps({"data": Evil()}, protocol=2)
     )
-    with pytest.raises(pickle.UnpicklingError, match=r"print, refused"):
+    with pytest.raises(ConfigError, match=r"print, refused") as err:
         load_dataset(cfg("cifar10", verify=False), str(tmp_path))
+    assert err.value.key == "paths.data_dir"
+    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
 
 
 # -- SVHN, CH-MNIST ------------------------------------------------------------------------
@@ -292,8 +294,9 @@ def test_archive_members_cannot_escape_the_folder(tmp_path):
         info = tarfile.TarInfo("../escaped")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
-    with pytest.raises(tarfile.FilterError):
+    with pytest.raises(ConfigError, match="would be extracted to") as err:
         files.extract(archive, tmp_path / "out")
+    assert isinstance(err.value.__cause__, tarfile.FilterError)
     assert not (tmp_path / "escaped").exists()
 
 

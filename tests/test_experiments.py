@@ -139,6 +139,7 @@ def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
             f"paths.data_dir={tmp_path / 'data'}",
             "dataset.verify=false",
             "split.max_samples=10",
+            "split.min_queries=1",
             "trainer.epochs=1",
             "attack.nn.epochs=1",
             "shadow.count=1",  # the configured count is checked above; one keeps CPU time low
@@ -159,6 +160,7 @@ def test_cli_runs_a_paper_setting_from_the_data_folder_in_the_environment(tmp_pa
         "+experiment=relaxloss_purchase100_mlp",
         "dataset.verify=false",
         "split.max_samples=30",
+        "split.min_queries=1",
         "trainer.epochs=1",
         "attack.nn.epochs=1",
         "hydra.run.dir=run",

@@ -56,10 +56,41 @@ def test_attack_metrics_keys():
     member = rng.random(3000) < 0.5
     s = rng.normal(member, 1.0)
     m = metrics.attack_metrics(s, member, s > 0.5)
-    assert set(m) == {"auc", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage"}
+    assert set(m) == {"auc", "auc_ci95", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage"}
     assert m["tpr_at_0.1%fpr"] is not None  # ~1000 non-members resolve 0.1%
 
 
 def test_metrics_reject_one_class():
     with pytest.raises(ValueError):
         metrics.auc(np.ones(3), np.ones(3, bool))
+
+
+def _delong_by_pairs(s, member):
+    """DeLong's placements by the definition, one member / non-member pair at a time."""
+    pos, neg = s[member], s[~member]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = psi.mean(1), psi.mean(0)
+    return psi.mean(), v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
+
+
+def test_auc_ci_is_delongs_interval():
+    rng = np.random.default_rng(3)
+    member = rng.random(600) < 0.4
+    s = np.round(rng.normal(member * 0.8, 1.0), 1)  # rounded: ties count one half
+    a, var = _delong_by_pairs(s, member)
+    lo, hi = metrics.auc_ci(s, member)
+    assert a == pytest.approx(metrics.auc(s, member), abs=1e-12)
+    assert lo == pytest.approx(a - 1.959963984540054 * np.sqrt(var), abs=1e-12)
+    assert hi == pytest.approx(a + 1.959963984540054 * np.sqrt(var), abs=1e-12)
+
+
+def test_auc_ci_is_na_where_the_sample_cannot_resolve_it():
+    assert metrics.min_queries() == 100  # 1 / the 1% FPR level
+    member = np.r_[np.ones(99, bool), np.zeros(500, bool)]
+    assert metrics.auc_ci(np.arange(599.0) % 7, member) is None  # 99 members
+    member = np.r_[np.ones(200, bool), np.zeros(200, bool)]
+    assert metrics.auc_ci(member.astype(float), member) is None  # separated: variance 0
+    m = metrics.attack_metrics(
+        np.r_[np.ones(2), np.zeros(2)], np.r_[True, True, False, False], None
+    )
+    assert m["auc"] == 1.0 and m["auc_ci95"] is None and m["tpr_at_1%fpr"] is None

@@ -304,3 +304,100 @@ def test_roc_curves_of_many_runs_stay_distinct(tmp_path):
     assert len(lines) == 25
     styles = {(ln.get_color(), ln.get_linestyle()) for ln in lines}
     assert len(styles) == 25  # 10 colours alone would repeat from the 11th run on
+
+
+def test_roc_axes_start_at_one_over_the_queries_and_legends_carry_the_numbers(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mia_bench.metrics import auc, tpr_at_fpr
+    from mia_bench.plots import roc_curves
+
+    rng = np.random.default_rng(1)
+    member = np.arange(700) < 300  # 300 members, 400 non-members
+    runs = []
+    for i in range(2):
+        path = tmp_path / f"s{i}.npz"
+        score = rng.normal(size=700) + member * (0.5 + i)
+        np.savez(path, member=member, loss=score)
+        runs.append((f"run {i}", path, score))
+    fig = roc_curves([(label, path) for label, path, _ in runs], ["loss"], "t")
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((1 / 400, 1))
+    assert ax.get_ylim() == pytest.approx((1 / 300, 1))
+    assert any(ln.get_label().startswith("chance") for ln in ax.get_lines())
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    for (_, _, score), text in zip(runs, texts):
+        want = f"AUC {auc(score, member):.3f}, TPR@1%FPR {tpr_at_fpr(score, member, 0.01):.3f}"
+        assert text == want
+
+
+def test_loss_histograms_share_one_y_axis(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mia_bench.plots import loss_histograms
+
+    rng = np.random.default_rng(2)
+    runs = []
+    for i, spread in enumerate([0.1, 3.0]):  # very different peaks
+        path = tmp_path / f"s{i}.npz"
+        member = np.arange(400) < 200
+        np.savez(path, member=member, target_loss=np.abs(rng.normal(0, spread, 400)))
+        runs.append((f"run {i}", path, None))
+    fig = loss_histograms(runs, "t")
+    a, b = fig.axes[:2]
+    assert a.get_ylim() == b.get_ylim()
+
+
+def _pu_runs(folder: Path, defenses: list[str], with_none: bool) -> list:
+    for i, d in enumerate(defenses):
+        write_run(
+            folder / d,
+            seed=0,
+            test_acc=0.6 + 0.01 * i,
+            aucs={"loss": 0.7 + 0.02 * i},
+            defense=d,
+            params={"x": 1},
+            scores=False,
+        )
+    if with_none:
+        write_run(folder / "none", seed=0, test_acc=0.7, aucs={"loss": 0.8}, scores=False)
+    return collect([folder])
+
+
+def _styles(fig) -> dict[str, tuple]:
+    """defense -> (colour, marker) of its curve in the first panel (errorbar legend handles)."""
+    import matplotlib.colors as mc
+
+    out = {}
+    for handle, label in zip(*fig.axes[0].get_legend_handles_labels()):
+        line = handle[0] if isinstance(handle, tuple) else handle
+        if label.split(" ")[0] in ("relaxloss", "crl", "ccl", "dp_sgd"):
+            out[label.split(" ")[0]] = (mc.to_hex(line.get_color()), line.get_marker())
+    return out
+
+
+def test_privacy_utility_one_style_per_defense_and_no_forced_half(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mia_bench.plots import defense_style, privacy_utility
+
+    c1 = _pu_runs(tmp_path / "a", ["relaxloss", "crl", "ccl"], with_none=True)
+    c2 = _pu_runs(tmp_path / "b", ["ccl", "dp_sgd", "relaxloss"], with_none=False)
+    f1 = privacy_utility(c1.groups, c1.attacks, c1.settings, "a")
+    f2 = privacy_utility(c2.groups, c2.attacks, c2.settings, "b")
+    s1, s2 = _styles(f1), _styles(f2)
+    for d in ("relaxloss", "ccl"):  # same defense, other report, other order: same style
+        assert s1[d] == s2[d]
+    assert s1["relaxloss"] != s1["ccl"] != s1["crl"]
+    assert defense_style("some_new_defense") == defense_style("some_new_defense")
+    # AUCs 0.70-0.80: the axis spans them, not 0.5; the ideal point sits at the left edge
+    lo, hi = f1.axes[0].get_xlim()
+    assert 0.65 < lo < 0.70 and hi > 0.80
+    labels1 = f1.axes[0].get_legend_handles_labels()[1]
+    labels2 = f2.axes[0].get_legend_handles_labels()[1]
+    assert "no defense" in labels1
+    assert "ideal defense (AUC 0.5, left of the axis)" in labels1
+    assert any(lb.startswith("no defense: no undefended run") for lb in labels2)

@@ -96,8 +96,17 @@ class _BatchUnpickler(pickle.Unpickler):
 
 def read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 3, 32, 32), labels int64) of one pickled batch."""
-    with open(path, "rb") as f:
-        entry = _BatchUnpickler(f, encoding="latin1").load()
+    try:
+        with open(path, "rb") as f:
+            entry = _BatchUnpickler(f, encoding="latin1").load()
+        if not isinstance(entry, dict):
+            raise pickle.UnpicklingError(f"holds a {type(entry).__name__}, not a dict")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise ConfigError(
+            "paths.data_dir",
+            f"{path} is not a readable CIFAR batch ({err}); replace it with the official file "
+            "(dataset.verify=true checks it)",
+        ) from err
     entry = {(k.decode() if isinstance(k, bytes) else k): v for k, v in entry.items()}
     if "data" not in entry or label_key not in entry:
         raise ConfigError(

@@ -168,5 +168,16 @@ def extract(archive: Path, dest: Path) -> None:
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
         raise RuntimeError("unpacking archives safely needs Python >= 3.10.12 (tarfile filters)")
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, EOFError) as err:
+        # FilterError (a member that would land outside `dest`, a link out of it) is a
+        # TarError too: refused, with the member's name in the message.
+        raise ConfigError(
+            "paths.data_dir",
+            # tarfile's ReadError lists every compression it tried, one per line
+            f"{archive} is not a usable tar archive ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); replace it "
+            "with the official file (dataset.verify=true checks it)",
+        ) from err

@@ -6,6 +6,7 @@ anywhere and is saved with each run (`split.npz`). Target and shadow data never 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ import numpy as np
 
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_npz
+
+log = logging.getLogger("mia_bench")
 
 
 @dataclass
@@ -185,6 +188,13 @@ def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Sp
             "split", f"unknown split protocol {name!r}; choose one of {sorted(PROTOCOLS)}"
         )
     max_samples = cfg_split.get("max_samples")
+    if max_samples is not None and max_samples > n:
+        log.warning(
+            "split.max_samples=%d is more than the dataset's %d samples; all %d are used",
+            max_samples,
+            n,
+            n,
+        )
     split = PROTOCOLS[name](n, kind, seed, shadow_count, cfg_split)
     smallest = min(len(a) for a in split.as_arrays().values() if a is not split.reference)
     if smallest < 2:
@@ -194,3 +204,32 @@ def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Sp
             "use more samples",
         )
     return split
+
+
+def check_query_sets(split: Split, cfg_split, cfg_dataset, n: int, needed: int) -> None:
+    """Refuse a split whose target members or non-members number fewer than `needed`
+    (`split.min_queries` when set): with n non-members no FPR below 1/n can be measured, so
+    the default is 1 / (the largest FPR level reported), the fewest queries at which any
+    TPR-at-FPR figure exists. The error names the setting that made the pool small."""
+    min_queries = cfg_split.get("min_queries")
+    if min_queries is not None:
+        if isinstance(min_queries, bool) or not isinstance(min_queries, int) or min_queries < 1:
+            raise ConfigError("split.min_queries", f"must be an integer >= 1, got {min_queries!r}")
+        needed = min_queries
+    members, nonmembers = len(split.target_train), len(split.target_test)
+    if min(members, nonmembers) >= needed:
+        return
+    max_samples = cfg_split.get("max_samples")
+    if max_samples is not None and max_samples < n:
+        key = "split.max_samples"
+    elif "n_samples" in cfg_dataset:
+        key = "dataset.n_samples"
+    else:
+        key = "split.min_queries"
+    raise ConfigError(
+        key,
+        f"the split leaves {members} target members and {nonmembers} non-members (pool of "
+        f"{min(n, max_samples or n)}); measuring an attack needs at least {needed} of each "
+        "(1 / the largest FPR level reported); use more samples, or set split.min_queries "
+        "lower to run anyway",
+    )
