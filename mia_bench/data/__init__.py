@@ -17,10 +17,14 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from mia_bench.data.base import TensorData
+from mia_bench.data.tensor_cache import tensor_digest
 from mia_bench.errors import ConfigError
 
 # Keys every dataset YAML may hold that are not arguments of its loader.
 _META_KEYS = ("_target_", "name", "kind", "augment")
+# Keys that say where the data is or how it is obtained, not what it is: the model cache keys
+# a model by the data's content digest instead (the same files in another folder are a hit).
+LOCATION_KEYS = ("path", "root", "system_dir", "download", "verify")
 
 
 def loader_of(target: str) -> Callable[..., Any]:
@@ -76,7 +80,21 @@ def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) ->
             "dataset._target_",
             f"{target} returned {type(data).__name__}, not mia_bench.data.TensorData",
         )
+    # File-backed loaders bring the digest from their tensor cache (computed once per file
+    # version); generated data and a user's own loader are hashed here.
+    data.meta["digest"] = data.meta.get("digest") or tensor_digest({"x": data.x, "y": data.y})
     return data
 
 
-__all__ = ["TensorData", "load_dataset", "loader_of"]
+def content_key(cfg_dataset: DictConfig | dict, data: TensorData) -> dict[str, Any]:
+    """What identifies the training data in the model cache: the dataset's settings without
+    its location keys, plus the digest of the tensors it decoded to."""
+    params = cfg_dataset
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    out = {k: v for k, v in params.items() if k not in LOCATION_KEYS}
+    out["content"] = data.meta["digest"]
+    return out
+
+
+__all__ = ["LOCATION_KEYS", "TensorData", "content_key", "load_dataset", "loader_of"]

@@ -247,7 +247,15 @@ def load_idx(
     # The cache lives under data_dir even when the files are read from system_dir.
     t = cached(root, name, paths, {"verify": bool(verify)}, decode)
     log.info("%s: %d images from %s", name, len(t["y"]), folder)
-    return image_data(name, t["x"], t["y"], N_CLASSES, mean, std, meta={"n_train": t["n_train"]})
+    return image_data(
+        name,
+        t["x"],
+        t["y"],
+        N_CLASSES,
+        mean,
+        std,
+        meta={"n_train": t["n_train"], "digest": t["digest"]},
+    )
 
 
 def load_fashion_mnist(**kw) -> TensorData:
