@@ -31,6 +31,8 @@ DATASETS: dict[str, tuple[int, tuple[int, ...], int]] = {
     "purchase100": (197324, (600,), 100),
     "texas100": (67330, (6169,), 100),
     "digits": (1797, (1, 8, 8), 10),
+    "fashion_mnist": (70000, (1, 28, 28), 10),
+    "mnist": (70000, (1, 28, 28), 10),
 }
 # Defenses that train a plain-CE teacher of the same architecture per model role.
 TEACHER = {"distillation", "dmp"}
