@@ -15,10 +15,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mia_bench import conf_dir
 from mia_bench.data import TensorData
 from mia_bench.errors import ConfigError
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = conf_dir()
 # CIFAR-10 channel statistics, as the papers' code normalises with them.
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 # RelaxLoss App. B.3: SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at epochs

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from mia_bench import conf_dir
 from mia_bench.config import validate
 from mia_bench.devices import pick_job_device
 from mia_bench.errors import ConfigError, DivergenceError
 from mia_bench.runs import clear_error, write_error
 
 log = logging.getLogger("mia_bench")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

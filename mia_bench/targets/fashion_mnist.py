@@ -12,7 +12,7 @@ DEFENSES = (
     "distillation,dp_sgd,adv_reg,memguard,dmp"
 )
 # The CPU size: 2,000 images per fold (10,000 of the 70,000, RelaxLoss's five folds), the small
-# CNN at half width, 10 epochs; LiRA / RMIA with 16 reference models (each on 4,000 images).
+# CNN at half width, 20 epochs; LiRA / RMIA with 16 reference models (each on 4,000 images).
 # The non-adaptive attacker of RelaxLoss Tables 1 and 5: shadow and reference models without
 # the defense, so all defenses of one seed share them.
 COMMON = (
@@ -20,7 +20,7 @@ COMMON = (
     "model=small_cnn",
     "model.channels=[16,32,64]",
     "split.max_samples=10000",
-    "trainer.epochs=10",
+    "trainer.epochs=20",
     "shadow.defense=none",
     ALL_ATTACKS,
     "attack.lira.num_models=16",
@@ -37,7 +37,7 @@ TARGETS = [
             Sweep("defaults", (*COMMON, f"defense={DEFENSES}")),
             Sweep(
                 "early_stopping",
-                (*COMMON, "defense=early_stopping", "defense.epochs=[2,4,6,8]"),
+                (*COMMON, "defense=early_stopping", "defense.epochs=[5,10,15]"),
                 smoke=("defense.epochs=[1]",),
             ),
             Sweep("ccl", (*COMMON, "defense=ccl", "defense.variant=ccel,ccql")),
@@ -53,7 +53,7 @@ TARGETS = [
         notes=(
             "Fashion-MNIST from the original idx files; 10,000 of the 70,000 pooled images cut "
             "into RelaxLoss's five folds of 2,000 (target train / test, shadow train / test, "
-            "reference); small CNN with 16/32/64 channels, 10 epochs of the default trainer.",
+            "reference); small CNN with 16/32/64 channels, 20 epochs of the default trainer.",
             "Non-adaptive attacker (shadow and reference models trained without the defense).",
         ),
         claims=(
