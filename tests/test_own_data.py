@@ -4,8 +4,10 @@ model's code."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -277,3 +279,37 @@ def test_user_dataset_and_model_from_config_dir_under_joblib(tmp_path):
     line = [x for x in r.stderr.splitlines() if x.startswith("mia_bench: invalid setting")]
     assert line and line[0].startswith("mia_bench: invalid setting model: nolin")
     assert "defense=crl" in line[0]
+
+
+# -- the README's example, as a user runs it ------------------------------------------------------
+def test_your_own_data_example(tmp_path):
+    src = ROOT / "experiments" / "your-own-data"
+    work = tmp_path / "your-own-data"
+    shutil.copytree(src, work, ignore=shutil.ignore_patterns("my_data.npz", "outputs"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIA_BENCH_CACHE": str(tmp_path / "cache")}
+    made = subprocess.run(
+        [sys.executable, "make_data.py"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    # The README's command, plus where to write and no progress bars.
+    r = run_cli(
+        [
+            "--config-dir",
+            "conf",
+            "dataset=my_data",
+            "model=tinynet",
+            "progress=false",
+            "hydra.run.dir=run",
+        ],
+        work,
+        env,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((work / "run" / "results.json").read_text())
+    assert res["target"]["train_acc"] > res["target"]["test_acc"] + 0.1
+    assert res["attacks"]["loss"]["auc"] > 0.6
+    # The numbers in the example's README are this run's.
+    readme = (src / "README.md").read_text()
+    assert f"train acc {100 * res['target']['train_acc']:.1f}%" in readme
+    assert f"| loss | {res['attacks']['loss']['auc']:.3f} |" in readme

@@ -8,7 +8,7 @@ import numpy as np
 def make(n: int = 1500, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)
-    x = rng.normal(0.0, 0.45, (n, size, size))
+    x = rng.normal(0.0, 0.7, (n, size, size))
     for i, label in enumerate(y):
         a, b = rng.integers(2, size - 2, 2)
         if label == 0:
