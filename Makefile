@@ -124,7 +124,7 @@ table-embedded: $(STAMP) ## Every defense x MLP (synthetic) / small CNN (digits)
 .PHONY: table-fashion-mnist
 table-fashion-mnist: LAUNCHER := joblib
 table-fashion-mnist: JOBS := 2
-table-fashion-mnist: $(STAMP) ## Every defense and attack + RelaxLoss/CCL/CRL sweeps on Fashion-MNIST, small CNN (CPU, ~40 min)
+table-fashion-mnist: $(STAMP) ## Every defense and attack + RelaxLoss/CCL/CRL sweeps on Fashion-MNIST, small CNN (CPU; about 2 h for 3 seeds on a busy 2-core machine)
 	$(REPRODUCE) $@ $(ARGS)
 
 tables: $(PAPER_TARGETS) table-embedded table-fashion-mnist ## All of the above (make -j N runs N targets at once)
