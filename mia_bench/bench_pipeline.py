@@ -15,10 +15,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mia_bench.data import LOADERS, TensorData
+from mia_bench import conf_dir
+from mia_bench.data import TensorData
 from mia_bench.errors import ConfigError
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = conf_dir()
 # CIFAR-10 channel statistics, as the papers' code normalises with them.
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 # RelaxLoss App. B.3: SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at epochs
@@ -53,7 +54,7 @@ def random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> TensorData:
-    """CIFAR-10-shaped random data, registered as dataset `bench_random` for part (c)."""
+    """CIFAR-10-shaped random data, part (c)'s dataset (its `_target_`)."""
     x, y = random_images(n_samples, seed)
     return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
 
@@ -130,11 +131,15 @@ def part_c(
     attacks: list[str] | None = None,
     stack: int = 1,
 ) -> None:
-    LOADERS["bench_random"] = load_random_cifar
     notes: list[str] = []
 
     def edit(cfg: DictConfig) -> None:
-        cfg.dataset = {"name": "bench_random", "kind": "image", "n_samples": pool}
+        cfg.dataset = {
+            "_target_": "mia_bench.bench_pipeline.load_random_cifar",
+            "name": "bench_random",
+            "kind": "image",
+            "n_samples": pool,
+        }
         cfg.trainer = trainer_cfg(epochs, stack=stack)
         cfg.split.min_queries = 1  # a timing: small pools (tests, --size small) are fine
 

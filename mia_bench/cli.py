@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mia_bench import conf_dir
 from mia_bench.confhelp import help_text
 from mia_bench.config import validate
 from mia_bench.devices import pick_job_device
@@ -20,7 +21,7 @@ from mia_bench.errors import ConfigError, DivergenceError
 from mia_bench.runs import clear_error, write_error
 
 log = logging.getLogger("mia_bench")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 # hydra.help.template (conf/config.yaml) asks this for the --help text, made from conf/ itself.
 OmegaConf.register_new_resolver("mia_bench_help", lambda: help_text(CONF_DIR), replace=True)
 

@@ -108,6 +108,38 @@ def write_chmnist(
     return pixels.astype(np.uint8).reshape(n, 1, size, size), labels - 1
 
 
+def idx_bytes(a: np.ndarray) -> bytes:
+    """An array of unsigned bytes in the idx format: magic 0x000008<ndim>, sizes, data."""
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    head = bytes([0, 0, 8, a.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in a.shape)
+    return head + a.tobytes()
+
+
+def write_idx(
+    folder: Path, n_train: int = 12, n_test: int = 6, seed: int = 0, gz: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The four (Fashion-)MNIST idx files, 28x28 images, labels 0..9, gzipped or not."""
+    import gzip
+
+    rng = _rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = rng.integers(0, 256, (n_train + n_test, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, n_train + n_test).astype(np.uint8)
+    parts = {
+        "train-images-idx3-ubyte": x[:n_train],
+        "train-labels-idx1-ubyte": y[:n_train],
+        "t10k-images-idx3-ubyte": x[n_train:],
+        "t10k-labels-idx1-ubyte": y[n_train:],
+    }
+    for stem, a in parts.items():
+        data = idx_bytes(a)
+        if gz:
+            (folder / f"{stem}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / stem).write_bytes(data)
+    return x[:, None], y.astype(np.int64)
+
+
 def _tgz(archive: Path, members: dict[str, bytes]) -> None:
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
@@ -149,7 +181,7 @@ def write_texas(
 
 MANIFEST = "FAKE_DATA.json"
 # Bump when a writer changes what it writes, so that `ensure` writes the files again.
-VERSION = 1
+VERSION = 2
 
 
 def write_all(root: Path, n: int = 40) -> None:
@@ -162,6 +194,8 @@ def write_all(root: Path, n: int = 40) -> None:
     write_chmnist(root, n=n)
     write_purchase(root / "purchase100", n=n)
     write_texas(root / "texas100", n=n)
+    write_idx(root / "fashion-mnist", n_train=n - n // 3, n_test=n // 3)
+    write_idx(root / "mnist", n_train=n - n // 3, n_test=n // 3, seed=1)
 
 
 def ensure(root: Path, n: int = 200) -> bool:
@@ -186,7 +220,7 @@ def ensure(root: Path, n: int = 200) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m mia_bench.fakedata",
-        description="Write random CIFAR-10/100, SVHN, CH-MNIST, Purchase100 and Texas100 files "
+        description="Write random CIFAR-10/100, SVHN, CH-MNIST, (Fashion-)MNIST, Purchase100 and Texas100 files "
         "in their published formats and shapes (read them with paths.data_dir=DIR "
         "dataset.verify=false).",
     )

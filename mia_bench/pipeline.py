@@ -44,7 +44,7 @@ from mia_bench.checkpoints import (
     not_applicable,
     target_summary,
 )
-from mia_bench.data import TensorData, load_dataset
+from mia_bench.data import TensorData, content_key, load_dataset
 from mia_bench.data.splits import Split, check_query_sets, make_split
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defense_context import (
@@ -58,7 +58,7 @@ from mia_bench.defenses import NO_DEFENSE, Defense, build
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics, min_queries
-from mia_bench.models import Classifier, build_model
+from mia_bench.models import Classifier, build_model, source_digest
 from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
 from mia_bench.signals import Signals, answers, compute_signals
@@ -166,8 +166,14 @@ class Experiment:
         self.defense_cfg = cfg.defense
         self.shadow_defense_cfg = cfg.defense if cfg.shadow.defense == "same" else NO_DEFENSE
         self.feature_dim = probe.feature_dim
+        # The model cache keys weights by the model's code and the data's content too.
+        self.model_source = source_digest(probe)
+        self.data_key = content_key(cfg.dataset, self.data)
         for dcfg in (self.defense_cfg, self.shadow_defense_cfg):
-            build(dcfg, self.data.num_classes, probe.feature_dim)
+            # feature_dim None (a model without nn.Linear): built with 1 so that the check below
+            # names the model, not the defense's constructor.
+            built = build(dcfg, self.data.num_classes, probe.feature_dim or 1)
+            check_features(built, probe, cfg)
         self.attacks = build_attacks(cfg.attack, seed=cfg.seed)
         defense = build(self.defense_cfg, self.data.num_classes, probe.feature_dim)
         self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
@@ -193,9 +199,9 @@ class Experiment:
         defense.attach(build_context(self, role, seed, train_idx, test_idx))
         # Stacked or alone, compiled or not, checkpointed or not: one model, one key.
         spec = {
-            "dataset": _container(cfg.dataset),
+            "dataset": self.data_key,
             "train_indices": indices_digest(train_idx),
-            "model": _container(cfg.model),
+            "model": {**_container(cfg.model), "source": self.model_source},
             "trainer": trainer_identity(cfg.trainer),
             "defense": training_config(defense, defense_cfg),
             "seed": seed,
@@ -447,6 +453,19 @@ def environment(device: torch.device) -> dict[str, str]:
         "device_name": name,
         "threads": str(torch.get_num_threads()),
     }
+
+
+def check_features(defense: Defense, model: Classifier, cfg: DictConfig) -> None:
+    """A defense that reads penultimate features needs a model that has them (a model of any
+    architecture has them at the input of its last nn.Linear)."""
+    if defense.needs_features and model.feature_dim is None:
+        name = cfg.model.get("name") or cfg.model.get("_target_")
+        raise ConfigError(
+            "model",
+            f"{name} has no nn.Linear whose input could serve as the penultimate features that "
+            f"defense={defense.name} needs; end the model with an nn.Linear, or choose another "
+            "defense",
+        )
 
 
 def check_writable(folder: Path) -> None:

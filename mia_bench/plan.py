@@ -31,6 +31,8 @@ DATASETS: dict[str, tuple[int, tuple[int, ...], int]] = {
     "purchase100": (197324, (600,), 100),
     "texas100": (67330, (6169,), 100),
     "digits": (1797, (1, 8, 8), 10),
+    "fashion_mnist": (70000, (1, 28, 28), 10),
+    "mnist": (70000, (1, 28, 28), 10),
 }
 # Defenses that train a plain-CE teacher of the same architecture per model role.
 TEACHER = {"distillation", "dmp"}
@@ -147,8 +149,10 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
                 vol.by_setting[setting] = vol.by_setting.get(setting, 0) + size * e
 
 
-def volume(name: str, seeds: str = "0,1,2") -> Volume:
-    """Every job of a target at full scale, composed as the multirun would compose it."""
+def volume(name: str, seeds: str = "0,1,2", extra: list[str] | None = None) -> Volume:
+    """Every job of a target at full scale, composed as the multirun would compose it;
+    `extra` overrides are added to every sweep (a key the target sets is replaced), as
+    `mia_bench.reproduce` adds them."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -160,7 +164,8 @@ def volume(name: str, seeds: str = "0,1,2") -> Volume:
     vol = Volume()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for sweep in TARGETS[name].sweeps:
-            overrides = merge(sweep.overrides, [f"seed={seeds}"])
+            own = ",".join(seeds.split(",")[: sweep.max_seeds]) if sweep.max_seeds else seeds
+            overrides = merge(sweep.overrides, [f"seed={own}"], extra or [])
             parsed = OverridesParser.create().parse_overrides(overrides)
             for batch in BasicSweeper.split_arguments(parsed, None):
                 for job in batch:
@@ -220,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     from mia_bench.targets import TARGETS
 
     p = argparse.ArgumentParser(prog="python -m mia_bench.plan", description=__doc__)
-    p.add_argument("targets", nargs="*", default=list(TARGETS), metavar="TARGET")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        default=list(TARGETS),
+        metavar="TARGET",
+        help="targets; KEY=VALUE arguments are added to every sweep, e.g. a larger size",
+    )
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument(
         "--tflops",
@@ -243,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         "their volumes, for `python -m mia_bench.bench --parts e --settings JSON`",
     )
     args = p.parse_args(argv)
+    extra = [t for t in args.targets if "=" in t]
+    args.targets = [t for t in args.targets if "=" not in t] or list(TARGETS)
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
         p.error(f"unknown target(s) {unknown}; choose from {sorted(TARGETS)}")
@@ -265,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name in args.targets:
-        v = volume(name, args.seeds)
+        v = volume(name, args.seeds, extra)
         cells = [name, str(v.jobs), str(len(v.models)), f"{v.sample_epochs / 1e6:.1f} M"]
         cells += [_num(v.flops / 1e15), *[_num(v.flops / (r * 1e12) / 3600) for r in rates]]
         for _, rate in measured:

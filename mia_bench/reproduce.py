@@ -153,9 +153,10 @@ def sweep_command(p: Plan, sweep: Sweep, args: argparse.Namespace) -> list[str]:
         smoke = [SMOKE_ATTACK[a] for a in _attacks(sweep) if a in SMOKE_ATTACK]
         smoke += list(sweep.smoke)
         base = [thin(o) for o in base]
+    seeds = args.seeds.split(",")[: sweep.max_seeds] if sweep.max_seeds else [args.seeds]
     overrides = merge(
         base,
-        [f"seed={args.seeds}"],
+        [f"seed={','.join(seeds)}"],
         p.common,
         smoke,
         launcher_overrides(args.launcher, args.jobs),

@@ -307,3 +307,39 @@ def test_normalisation_from_data_when_not_given(tmp_path):
     assert d.mean[0] == pytest.approx(xf.mean()) and d.std[0] == pytest.approx(xf.std(ddof=1))
     with pytest.raises(ConfigError, match="dataset.mean"):
         load_dataset(cfg("chmnist", verify=False, mean=[0.1, 0.2]), str(tmp_path))
+
+
+REAL_DOWNLOAD = files.download  # bound at import, before the autouse fixture replaces it
+
+
+def test_download_goes_through_torchvision_and_is_atomic(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    seen = []
+
+    def fake_download_url(url, root, filename=None, md5=None, **kw):
+        seen.append((url, Path(root), filename))
+        (Path(root) / filename).write_bytes(b"payload")
+
+    monkeypatch.setattr(tvu, "download_url", fake_download_url)
+    REAL_DOWNLOAD("https://example.org/f.bin", tmp_path / "f.bin")
+    assert (tmp_path / "f.bin").read_bytes() == b"payload"
+    assert seen[0][0] == "https://example.org/f.bin" and seen[0][2] != "f.bin"  # a temporary name
+
+    def failing(url, root, filename=None, **kw):
+        (Path(root) / filename).write_bytes(b"half")
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(tvu, "download_url", failing)
+    with pytest.raises(urllib.error.URLError):
+        REAL_DOWNLOAD("https://example.org/g.bin", tmp_path / "g.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]  # no partial file left
+
+
+def test_checksums_use_torchvision_md5(tmp_path):
+    (tmp_path / "a").write_bytes(b"abc")
+    # MD5("abc"), RFC 1321 test suite
+    assert files.checksum_problem(tmp_path / "a", md5="900150983cd24fb0d6963f7d28e17f72") is None
+    assert "has MD5 900150983cd24fb0d6963f7d28e17f72" in files.checksum_problem(
+        tmp_path / "a", md5="0" * 32
+    )

@@ -7,7 +7,7 @@ from mia_bench.models import build_model
 
 
 def test_digits_is_uint8_images():
-    d = load_dataset(OmegaConf.create({"name": "digits", "kind": "image"}))
+    d = load_dataset(OmegaConf.load("conf/dataset/digits.yaml"))
     assert d.x.dtype == torch.uint8 and d.x.shape == (1797, 1, 8, 8) and d.num_classes == 10
     assert int(d.x.max()) == 255
 
@@ -16,6 +16,7 @@ def test_synthetic_parameters_from_yaml():
     cfg = OmegaConf.create(
         {
             "name": "synthetic",
+            "_target_": "mia_bench.data.synthetic.load_synthetic",
             "n_samples": 500,
             "n_features": 12,
             "n_informative": 6,

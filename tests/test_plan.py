@@ -91,3 +91,24 @@ def test_a_query_time_sweep_trains_one_model_as_the_cache_does():
     for budget in ("0", "0.5"):
         plan.add_job(vol, _cfg("defense=memguard", f"defense.budget={budget}", "shadow.count=1"))
     assert vol.jobs == 2 and len(vol.models) == 2
+
+
+def test_extra_overrides_and_first_seeds_only(monkeypatch):
+    from mia_bench.targets import TARGETS, Sweep, Target
+
+    tiny = Target(
+        name="tiny",
+        title="",
+        kind="layout",
+        sweeps=(
+            Sweep("all", ("dataset=fashion_mnist", "model=small_cnn", "trainer.epochs=6")),
+            Sweep("first", ("dataset=fashion_mnist", "trainer.epochs=6"), max_seeds=1),
+        ),
+    )
+    monkeypatch.setitem(TARGETS, "tiny", tiny)
+    base = plan.volume("tiny", "0,1,2")
+    assert base.jobs == 3 + 1
+    # Fashion-MNIST: 70,000 images, five folds of 14,000; target and shadow train on one fold.
+    small = plan.volume("tiny", "0,1,2", ["trainer.epochs=3"])
+    assert small.sample_epochs * 2 == base.sample_epochs
+    assert base.sample_epochs == 4 * 2 * 14000 * 6

@@ -1,43 +1,100 @@
-"""Datasets: each family in its own file, all decoded to `TensorData`."""
+"""Datasets: each family in its own file, all decoded to `TensorData`.
+
+A dataset is chosen like every other config group: `conf/dataset/<name>.yaml` names the
+function (or class) that loads it in `_target_`, and its other keys are that function's
+keyword arguments. A user's own loader is one more YAML file (in a `--config-dir` or a
+`hydra.searchpath` folder) whose `_target_` points into the user's module, which must be
+importable (the working directory, or $PYTHONPATH).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from mia_bench.data.base import TensorData
-from mia_bench.data.chmnist import load_chmnist
-from mia_bench.data.cifar import load_cifar10, load_cifar100
-from mia_bench.data.digits import load_digits
-from mia_bench.data.svhn import load_svhn
-from mia_bench.data.synthetic import load_synthetic
-from mia_bench.data.tabular import load_purchase100, load_texas100
+from mia_bench.data.tensor_cache import tensor_digest
 from mia_bench.errors import ConfigError
 
-LOADERS: dict[str, Callable[..., TensorData]] = {
-    "synthetic": load_synthetic,
-    "digits": load_digits,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "svhn": load_svhn,
-    "chmnist": load_chmnist,
-    "purchase100": load_purchase100,
-    "texas100": load_texas100,
-}
+# Keys every dataset YAML may hold that are not arguments of its loader.
+_META_KEYS = ("_target_", "name", "kind", "augment")
+# Keys that say where the data is or how it is obtained, not what it is: the model cache keys
+# a model by the data's content digest instead (the same files in another folder are a hit).
+LOCATION_KEYS = ("path", "root", "system_dir", "download", "verify")
 
 
-def load_dataset(cfg_dataset: DictConfig, data_dir: str | None = None) -> TensorData:
-    """Load the dataset that `cfg.dataset` names, as tensors on the CPU."""
-    name = cfg_dataset.get("name")
-    if name not in LOADERS:
+def loader_of(target: str) -> Callable[..., Any]:
+    """The callable that `dataset._target_` names; a ConfigError naming the key otherwise."""
+    try:
+        fn = get_object(target)
+    except Exception as err:  # noqa: BLE001 - any import failure is a bad setting
+        cause = err.__cause__ or err
         raise ConfigError(
-            "dataset.name", f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}"
-        )
+            "dataset._target_",
+            f"cannot import {target!r} ({type(cause).__name__}: {cause}); the module must be "
+            "importable from the working directory or $PYTHONPATH",
+        ) from err
+    if not callable(fn):
+        raise ConfigError("dataset._target_", f"{target!r} is not a function or class")
+    return fn
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) -> TensorData:
+    """Load the dataset that `cfg.dataset` describes, as tensors on the CPU: its `_target_`
+    is called with the remaining keys (and `data_dir`, when it takes one)."""
+    if not isinstance(cfg_dataset, DictConfig):
+        cfg_dataset = OmegaConf.create(cfg_dataset)
     params = OmegaConf.to_container(cfg_dataset, resolve=True)
-    params.pop("name", None)
-    params.pop("kind", None)
-    return LOADERS[name](data_dir=data_dir, **params)
+    target = params.get("_target_")
+    if not target:
+        raise ConfigError(
+            "dataset._target_",
+            "the dataset config names no loader; choose dataset=<name> from conf/dataset/, or "
+            "give _target_: module.function returning mia_bench.data.TensorData",
+        )
+    fn = loader_of(str(target))
+    kwargs = {k: v for k, v in params.items() if k not in _META_KEYS}
+    if _accepts(fn, "data_dir"):
+        kwargs["data_dir"] = data_dir
+    try:
+        data = fn(**kwargs)
+    except TypeError as err:
+        # A key the loader does not take (e.g. a typo on the command line).
+        if "argument" not in str(err):
+            raise
+        raise ConfigError("dataset", f"{target}: {err}") from err
+    if not isinstance(data, TensorData):
+        raise ConfigError(
+            "dataset._target_",
+            f"{target} returned {type(data).__name__}, not mia_bench.data.TensorData",
+        )
+    # File-backed loaders bring the digest from their tensor cache (computed once per file
+    # version); generated data and a user's own loader are hashed here.
+    data.meta["digest"] = data.meta.get("digest") or tensor_digest({"x": data.x, "y": data.y})
+    return data
 
 
-__all__ = ["TensorData", "load_dataset", "LOADERS"]
+def content_key(cfg_dataset: DictConfig | dict, data: TensorData) -> dict[str, Any]:
+    """What identifies the training data in the model cache: the dataset's settings without
+    its location keys, plus the digest of the tensors it decoded to."""
+    params = cfg_dataset
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    out = {k: v for k, v in params.items() if k not in LOCATION_KEYS}
+    out["content"] = data.meta["digest"]
+    return out
+
+
+__all__ = ["LOCATION_KEYS", "TensorData", "content_key", "load_dataset", "loader_of"]

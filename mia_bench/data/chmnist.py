@@ -96,4 +96,4 @@ def load_chmnist(
         return {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}
 
     t = cached(root, f"chmnist{image_size}", [path], {"verify": bool(verify)}, decode)
-    return image_data("chmnist", t["x"], t["y"], N_CLASSES, mean, std)
+    return image_data("chmnist", t["x"], t["y"], N_CLASSES, mean, std, {"digest": t["digest"]})

@@ -156,7 +156,13 @@ def load_cifar(
 
     t = cached(root, name, files, {"verify": bool(verify)}, decode)
     return image_data(
-        name, t["x"], t["y"], spec.num_classes, mean, std, meta={"n_train": t["n_train"]}
+        name,
+        t["x"],
+        t["y"],
+        spec.num_classes,
+        mean,
+        std,
+        meta={"n_train": t["n_train"], "digest": t["digest"]},
     )
 
 

@@ -77,4 +77,6 @@ def load_svhn(
         return pooled([read_mat(f) for f in files])
 
     t = cached(root, "svhn", files, {"verify": bool(verify)}, decode)
-    return image_data("svhn", t["x"], t["y"], 10, mean, std, meta={"n_train": t["n_train"]})
+    return image_data(
+        "svhn", t["x"], t["y"], 10, mean, std, meta={"n_train": t["n_train"], "digest": t["digest"]}
+    )

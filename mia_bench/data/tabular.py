@@ -17,6 +17,7 @@ blocks as the reference code. No checksum is published for these archives:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,12 +179,16 @@ def load_tabular(
 
     t = cached(root, name, files, {"verify": bool(verify)}, decode)
     x, y = t["x"], t["y"]
-    meta: dict = {"fixed_shuffle": None}
+    meta: dict = {"fixed_shuffle": None, "digest": t["digest"]}
     if fixed_shuffle:
         order, path = fixed_order(spec, root, folder, len(y))
         if order is not None:
             x, y = x[order], y[order]
             meta["fixed_shuffle"] = path.name
+            # The order file's content decides the rows too.
+            h = hashlib.sha256(t["digest"].encode())
+            h.update(np.ascontiguousarray(order, dtype=np.int64).tobytes())
+            meta["digest"] = h.hexdigest()
     return TensorData(
         name=name, x=x.float(), y=y.long(), num_classes=100, kind="tabular", meta=meta
     )

@@ -1,28 +1,90 @@
-"""Architectures. Each takes (input_shape, num_classes, **yaml params) and is a `Classifier`."""
+"""Architectures. Each built-in one takes (input_shape, num_classes, **yaml params) and is a
+`Classifier`; any other `torch.nn.Module` named by `model._target_` is built with its YAML
+params (plus `input_shape` / `num_classes` when its constructor takes them) and wrapped in a
+`ModuleClassifier` (features through a hook on its last `nn.Linear`)."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from mia_bench.errors import ConfigError
 from mia_bench.models.base import Classifier
+from mia_bench.models.module import ModuleClassifier
 
 
-def build_model(cfg_model: DictConfig, input_shape: Sequence[int], num_classes: int) -> Classifier:
-    """Instantiate `cfg.model` for data of `input_shape` with `num_classes` outputs."""
-    params = OmegaConf.to_container(cfg_model, resolve=True)
-    params.pop("name", None)
-    target = params.pop("_target_", None)
+def _takes(cls: type, name: str) -> bool:
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def model_class(cfg_model: DictConfig | dict) -> type:
+    target = (cfg_model or {}).get("_target_")
     if target is None:
         raise ConfigError("model._target_", "the model config names no class")
-    cls = get_class(target)
     try:
-        return cls(input_shape=tuple(input_shape), num_classes=num_classes, **params)
-    except (TypeError, ValueError) as err:
-        raise ConfigError("model", f"{cfg_model.get('name', target)}: {err}") from err
+        cls = get_class(str(target))
+    except Exception as err:  # noqa: BLE001 - any import failure is a bad setting
+        cause = err.__cause__ or err
+        raise ConfigError(
+            "model._target_",
+            f"cannot import {target!r} ({type(cause).__name__}: {cause}); the module must be "
+            "importable from the working directory or $PYTHONPATH",
+        ) from err
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ConfigError("model._target_", f"{target!r} is not a torch.nn.Module class")
+    return cls
 
 
-__all__ = ["Classifier", "build_model"]
+def build_model(
+    cfg_model: DictConfig | dict, input_shape: Sequence[int], num_classes: int
+) -> Classifier:
+    """Instantiate `cfg.model` for data of `input_shape` with `num_classes` outputs."""
+    params = OmegaConf.to_container(OmegaConf.create(cfg_model), resolve=True)
+    name = params.pop("name", None) or params.get("_target_")
+    cls = model_class(params)
+    params.pop("_target_")
+    try:
+        if issubclass(cls, Classifier):
+            return cls(input_shape=tuple(input_shape), num_classes=num_classes, **params)
+        for key, value in (("input_shape", tuple(input_shape)), ("num_classes", num_classes)):
+            if key not in params and _takes(cls, key):
+                params[key] = value
+        return ModuleClassifier(cls(**params), tuple(input_shape), num_classes)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ConfigError("model", f"{name}: {err}") from err
+
+
+def source_digest(model: nn.Module) -> str:
+    """SHA-256 of the source files that define `model`: the module file of every class in the
+    method resolution order of every submodule, except torch's own. Editing the model's code
+    (ReLU to Tanh, a helper in the same file) changes it; the model cache keys weights by it."""
+    files: dict[str, bytes] = {}
+    for m in model.modules():
+        for cls in type(m).__mro__:
+            mod = cls.__module__
+            if mod in files or mod == "builtins" or mod.split(".")[0] == "torch":
+                continue
+            path = getattr(sys.modules.get(mod), "__file__", None)
+            try:
+                files[mod] = Path(path).read_bytes() if path else inspect.getsource(cls).encode()
+            except (OSError, TypeError):
+                files[mod] = cls.__qualname__.encode()  # no source (e.g. defined in a REPL)
+    h = hashlib.sha256()
+    for mod in sorted(files):
+        h.update(f"{mod}|{len(files[mod])}|".encode())
+        h.update(files[mod])
+    return h.hexdigest()
+
+
+__all__ = ["Classifier", "ModuleClassifier", "build_model", "model_class", "source_digest"]

@@ -9,12 +9,13 @@ its own. Every sweep value comes from the paper cited next to it.
 
 from __future__ import annotations
 
-from mia_bench.targets import ccl_embedded, crl, relaxloss
+from mia_bench.targets import ccl_embedded, crl, fashion_mnist, relaxloss
 from mia_bench.targets.spec import Sweep, Target
 
 # In `make tables` order.
 TARGETS: dict[str, Target] = {
-    t.name: t for t in [*relaxloss.TARGETS, *crl.TARGETS, *ccl_embedded.TARGETS]
+    t.name: t
+    for t in [*relaxloss.TARGETS, *crl.TARGETS, *ccl_embedded.TARGETS, *fashion_mnist.TARGETS]
 }
 
 __all__ = ["TARGETS", "Sweep", "Target"]

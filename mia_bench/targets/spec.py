@@ -32,11 +32,15 @@ RESNET20_CIFAR = "+experiment=relaxloss_cifar10_resnet20,relaxloss_cifar100_resn
 @dataclass(frozen=True)
 class Sweep:
     """One multirun: `overrides` as on the command line (commas sweep); `smoke` replaces or
-    adds keys at smoke scale (e.g. checkpoint epochs that must fit in one epoch)."""
+        adds keys at smoke scale (e.g. checkpoint epochs that must fit in one epoch); `max_seeds`
+    limits it to the first seeds of the target's list."""
 
     name: str
     overrides: tuple[str, ...]
     smoke: tuple[str, ...] = ()
+    # Run only the first this many of the target's seeds (None: all), e.g. the extra points of
+    # a curve next to a table whose rows get every seed.
+    max_seeds: int | None = None
 
 
 @dataclass(frozen=True)
