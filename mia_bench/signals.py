@@ -7,6 +7,7 @@ reference-model outputs on a population ("reference") only for LiRA / RMIA.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "Signals",
     "answers",
     "compute_signals",
+    "label_correctness",
     "per_sample_grad_norms",
     "true_class_stats",
 ]
@@ -157,6 +159,38 @@ def answers(
     return logits
 
 
+def label_correctness(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    views: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    *,
+    preprocess: Preprocess,
+    device: torch.device,
+    postprocess=None,
+    batch_size: int = 4096,
+) -> np.ndarray:
+    """(n, len(views)) float64, 1.0 where the answer's label on view_k(x) (x as stored, before
+    `preprocess`) is the true label: the label-only attacker's observation (Choquette-Choo et
+    al. 2021)."""
+    yy = y.cpu().numpy()
+    cols = [
+        answers(
+            model,
+            view(x),
+            preprocess=preprocess,
+            device=device,
+            postprocess=postprocess,
+            batch_size=batch_size,
+        )
+        .argmax(1)
+        .numpy()
+        == yy
+        for view in views
+    ]
+    return np.stack(cols, 1).astype(np.float64) if cols else np.zeros((len(yy), 0))
+
+
 def compute_signals(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -168,9 +202,12 @@ def compute_signals(
     postprocess=None,
     batch_size: int = 4096,
     needs: frozenset[str] = frozenset(),
+    views: Mapping[str, Sequence[Callable[[torch.Tensor], torch.Tensor]]] | None = None,
 ) -> Signals:
     """Logits of `model` (in eval mode) for queries (x, y), with the defense's test-time change,
-    plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss."""
+    plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss, and
+    for each `views` entry the label correctness on those augmented queries
+    (`label_correctness`), stored in `extra` under its key."""
     logits = answers(
         model,
         x,
@@ -191,6 +228,17 @@ def compute_signals(
             extra[f"{name}_{order}"] = (
                 torch.cat([p[order] for p in parts]).cpu().numpy().astype(np.float64)
             )
+    for key, vs in (views or {}).items():
+        extra[key] = label_correctness(
+            model,
+            x,
+            y,
+            vs,
+            preprocess=preprocess,
+            device=device,
+            postprocess=postprocess,
+            batch_size=batch_size,
+        )
     return Signals(
         logits=logits.numpy().astype(np.float32),
         labels=y.cpu().numpy().astype(np.int64),
