@@ -91,6 +91,11 @@ def check_defense(
         )
     if defense.uses_reference and len(split.reference) == 0:
         raise ConfigError("split", f"defense {name} needs a reference fold; this split has none")
+    for a in attacks:
+        if "public" in a.needs and len(split.reference) == 0:
+            raise ConfigError(
+                "split", f"attack {a.name} needs a reference fold (public data); this split has none"
+            )
     blocked = defense.blocks_signals
     kept, skipped = [], {}
     for a in attacks:

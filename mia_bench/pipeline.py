@@ -290,6 +290,19 @@ class Experiment:
             needs=self.needs,
             views=self.views,
         )
+        if "public" in self.needs:
+            pub = self.split.reference
+            sig.public = compute_signals(
+                tm.model,
+                self.data.x[pub],
+                self.data.y[pub],
+                np.zeros(len(pub), bool),
+                preprocess=self.preprocess,
+                device=self.device,
+                postprocess=tm.defense.postprocess,
+                batch_size=int(self.cfg.trainer.eval_batch_size),
+                needs=frozenset({"inputs"}),
+            )
         if self.refs is not None:
             self.refs.attach(tm, sig)
         return sig

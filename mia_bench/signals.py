@@ -100,8 +100,11 @@ class Signals:
 
     logits: (n, C) float (after any test-time defense); labels: (n,) true classes;
     member: (n,) bool, known for shadow models, the ground truth for the target.
-    extra: further per-sample signals by name (e.g. "grad_x_l2").
+    extra: further per-sample signals by name (e.g. "grad_x_l2"; "inputs": the queries as the
+    model sees them, flattened, for attacks that learn from the inputs).
     population: the same model's outputs on the reference population, when an attack needs it.
+    public: the same model's signals on public non-members (the split's reference fold), with
+    their "inputs", when an attack needs them ("public": the quantile-regression attack).
     """
 
     logits: np.ndarray
@@ -109,6 +112,7 @@ class Signals:
     member: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     population: PopulationView | None = None
+    public: Signals | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -130,8 +134,8 @@ class Signals:
 
     @staticmethod
     def concat(parts: list[Signals]) -> Signals:
-        """Pool the signals of several models (shadows); population views are per model and
-        are dropped."""
+        """Pool the signals of several models (shadows); population views and public signals
+        are per model and are dropped."""
         keys = set.intersection(*(set(p.extra) for p in parts)) if parts else set()
         return Signals(
             logits=np.concatenate([p.logits for p in parts]),
@@ -228,6 +232,13 @@ def compute_signals(
             extra[f"{name}_{order}"] = (
                 torch.cat([p[order] for p in parts]).cpu().numpy().astype(np.float64)
             )
+    if "inputs" in needs:
+        extra["inputs"] = np.concatenate(
+            [
+                preprocess(x[i : i + batch_size].to(device)).flatten(1).float().cpu().numpy()
+                for i in range(0, len(x), batch_size)
+            ]
+        )
     for key, vs in (views or {}).items():
         extra[key] = label_correctness(
             model,
