@@ -94,7 +94,8 @@ def check_defense(
     for a in attacks:
         if "public" in a.needs and len(split.reference) == 0:
             raise ConfigError(
-                "split", f"attack {a.name} needs a reference fold (public data); this split has none"
+                "split",
+                f"attack {a.name} needs a reference fold (public data); this split has none",
             )
     blocked = defense.blocks_signals
     kept, skipped = [], {}
