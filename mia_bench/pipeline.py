@@ -290,7 +290,7 @@ class Experiment:
             needs=self.needs,
             views=self.views,
         )
-        if "public" in self.needs:
+        if "public" in self.needs and tm.role == "target":  # only the audited model is scored
             pub = self.split.reference
             sig.public = compute_signals(
                 tm.model,

@@ -64,7 +64,7 @@ def _attack(**kw):
 def test_constant_features_fit_the_empirical_quantile_and_decide_above_it():
     pub_s = np.arange(100, dtype=np.float64)
     public = _signals(np.zeros((100, 1)), pub_s, np.zeros(100))
-    a = _attack(alpha=0.1, hidden=[], lr=0.05, epochs=300, batch_size=100)
+    a = _attack(alpha=0.1, hidden=[], lr=0.05, epochs=300, batch_size=100, val_fraction=0.0)
     target = _signals(np.zeros((4, 1)), np.array([95.0, 91.0, 85.0, 10.0]), [1, 1, 0, 0])
     target.public = public
     margin = a.score(target)["quantile"]

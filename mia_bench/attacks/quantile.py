@@ -17,8 +17,9 @@ a mean mu(x) and log standard deviation of s given x, fitted by Gaussian negativ
 log-likelihood, and q(x) = mu(x) + sigma(x) Phi^{-1}(1 - alpha).
 
 The regressor here is an MLP on the flattened, normalised input (and the label's one-hot,
-`use_label`); the paper uses a network at least as large as the target's (a ConvNeXt on
-images), so on images this is a weaker, CPU-sized instance of the attack.
+`use_label`), trained on 1 - `val_fraction` of the public data, keeping the epoch of lowest
+loss on the rest (early stopping). The paper uses a network at least as large as the
+target's (a ConvNeXt on images), so on images this is a weaker, CPU-sized instance.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class QuantileRegression(Attack):
         weight_decay: float = 0.0,
         epochs: int = 100,
         batch_size: int = 128,
+        val_fraction: float = 0.2,
         seed: int = 0,
     ) -> None:
         if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
@@ -90,6 +92,9 @@ class QuantileRegression(Attack):
             raise ConfigError("lr", f"must be > 0, got {lr!r}")
         if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
             raise ConfigError("weight_decay", f"must be >= 0, got {weight_decay!r}")
+        if not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
+            raise ConfigError("val_fraction", f"must be in [0, 1), got {val_fraction!r}")
+        self.val_fraction = float(val_fraction)
         self.alpha, self.loss = float(alpha), loss
         self.hidden, self.use_label = list(hidden), bool(use_label)
         self.lr, self.weight_decay = float(lr), float(weight_decay)
@@ -121,19 +126,35 @@ class QuantileRegression(Attack):
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
         tau = 1.0 - self.alpha
-        net.train()
+
+        def objective(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            if self.loss == "pinball":
+                return pinball_loss(out[:, 0], target, tau)
+            return gaussian_nll(out[:, 0], out[:, 1], target)
+
+        # a held-out part of the public data picks the epoch (early stopping): a regressor
+        # that fits its training scores too closely under-predicts the quantile elsewhere
+        n_val = int(self.val_fraction * len(st))
+        order = torch.randperm(len(st), generator=gen)
+        val, fit = order[:n_val], order[n_val:]
+        best, best_state = float("inf"), None
         for _ in range(self.epochs):
-            perm = torch.randperm(len(st), generator=gen)
-            for i in range(0, len(st), self.batch_size):
+            net.train()
+            perm = fit[torch.randperm(len(fit), generator=gen)]
+            for i in range(0, len(perm), self.batch_size):
                 idx = perm[i : i + self.batch_size]
-                out = net(xt[idx])
-                if self.loss == "pinball":
-                    loss = pinball_loss(out[:, 0], st[idx], tau)
-                else:
-                    loss = gaussian_nll(out[:, 0], out[:, 1], st[idx])
+                loss = objective(net(xt[idx]), st[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+            if n_val:
+                net.eval()
+                with torch.no_grad():
+                    v = float(objective(net(xt[val]), st[val]))
+                if v < best:
+                    best, best_state = v, {k: t.clone() for k, t in net.state_dict().items()}
+        if best_state is not None:
+            net.load_state_dict(best_state)
         net.eval()
         return net, mu_x, sd_x
 
