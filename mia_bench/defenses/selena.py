@@ -9,13 +9,16 @@ Architecture", Sec. 4).
    it, so each training sample is answered as a non-member would be.
 2. Self-distillation: the released model (same architecture) is trained on the training set
    against Split-AI's adaptive-inference outputs as soft labels, loss KL(soft || softmax(z)),
-   summed over classes and averaged over the batch. Only this model answers queries.
+   summed over classes and averaged over the batch (the authors' code minimises the soft-label
+   cross-entropy -sum soft log p, which differs by the constant entropy of the soft labels:
+   the same gradients). Only this model answers queries.
 
 The paper uses K = 25, L = 10 (Purchase100, Texas100, CIFAR-10). Cost: K + 1 models; the K
 sub-models are trained through the model cache under the roles `<role>.selena<k>` (each with
 plain cross-entropy) and appear in results.json under `models`. Split-AI's answers to
-non-members (the L models chosen by a hash of the query in the paper) are not needed to train
-the released model and are not implemented.
+non-members (the L models chosen by a hash of the query in the paper; the authors' code
+borrows a random training sample's L models) are not needed to train the released model and
+are not implemented.
 """
 
 from __future__ import annotations
