@@ -91,3 +91,12 @@ def test_a_query_time_sweep_trains_one_model_as_the_cache_does():
     for budget in ("0", "0.5"):
         plan.add_job(vol, _cfg("defense=memguard", f"defense.budget={budget}", "shadow.count=1"))
     assert vol.jobs == 2 and len(vol.models) == 2
+
+
+def test_selena_adds_its_k_submodels_on_their_share_of_the_data():
+    vol = plan.Volume()
+    plan.add_job(vol, _cfg("defense=selena", "defense.k=5", "defense.l=2", "shadow.count=1"))
+    # target and same-defense shadow (2,000 samples each, 60 epochs), each with 5 sub-models
+    # on (5 - 2) / 5 of its 2,000 samples
+    assert len(vol.models) == 2 + 2 * 5
+    assert vol.sample_epochs == 2 * 2000 * 60 + 2 * 5 * 1200 * 60
