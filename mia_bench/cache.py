@@ -157,6 +157,8 @@ def _signal_arrays(s: Signals) -> dict[str, np.ndarray]:
     if s.population is not None:  # the model's outputs on the reference population (LiRA, RMIA)
         extra["population.index"] = s.population.index
         extra["population.logits"] = s.population.logits
+    if s.public is not None:  # the model's signals on public non-members (quantile regression)
+        extra.update({f"public.{k}": v for k, v in _signal_arrays(s.public).items()})
     return {"logits": s.logits, "labels": s.labels, "member": s.member, **extra}
 
 

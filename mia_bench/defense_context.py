@@ -37,9 +37,16 @@ def build_context(
     model's non-members) is what its teachers are evaluated on."""
     data = exp.data
 
-    def teacher(defense_cfg: Mapping[str, Any]) -> nn.Module:
+    def teacher(
+        defense_cfg: Mapping[str, Any],
+        subset: np.ndarray | None = None,
+        name: str = "teacher",
+    ) -> nn.Module:
+        # `subset` (positions in train_idx) and `name`: SELENA's sub-models, role <role>.<name>
+        sub_role = teacher_role(role) if name == "teacher" else f"{role}.{name}"
+        sub_idx = train_idx if subset is None else train_idx[np.asarray(subset)]
         key = (
-            teacher_role(role),
+            sub_role,
             json.dumps(OmegaConf.to_container(OmegaConf.create(dict(defense_cfg))), sort_keys=True),
         )
         tm = exp.teachers.get(key)
@@ -51,9 +58,7 @@ def build_context(
             # hit and a miss of the teacher would give different students.
             devices = [exp.device] if exp.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                tm = exp.train(
-                    teacher_role(role), OmegaConf.create(dict(defense_cfg)), train_idx, test_idx
-                )
+                tm = exp.train(sub_role, OmegaConf.create(dict(defense_cfg)), sub_idx, test_idx)
             exp.teachers[key] = tm
         return tm.model
 
@@ -91,6 +96,12 @@ def check_defense(
         )
     if defense.uses_reference and len(split.reference) == 0:
         raise ConfigError("split", f"defense {name} needs a reference fold; this split has none")
+    for a in attacks:
+        if "public" in a.needs and len(split.reference) == 0:
+            raise ConfigError(
+                "split",
+                f"attack {a.name} needs a reference fold (public data); this split has none",
+            )
     blocked = defense.blocks_signals
     kept, skipped = [], {}
     for a in attacks:

@@ -129,6 +129,7 @@ class Experiment:
         self.refs: ReferenceModels | None = None
         self.needs: frozenset[str] = frozenset()
         self.num_reference: int | None = None
+        self.views: dict = {}
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
@@ -179,6 +180,13 @@ class Experiment:
         self.attacks, self.not_applicable = check_defense(defense, cfg, self.split, self.attacks)
         # signals are computed only when an attack that runs reads them
         self.needs: frozenset[str] = frozenset().union(*(a.needs for a in self.attacks))
+        # augmented query sets of label-only attacks, answered once per audited model
+        self.views = {
+            k: v
+            for a in self.attacks
+            if hasattr(a, "query_views")
+            for k, v in a.query_views(self.data.kind).items()
+        }
         self.num_reference = reference_model_count(self.attacks)
 
     # -- training ---------------------------------------------------------------------------
@@ -300,7 +308,21 @@ class Experiment:
             postprocess=tm.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
             needs=self.needs,
+            views=self.views,
         )
+        if "public" in self.needs and tm.role == "target":  # only the audited model is scored
+            pub = self.split.reference
+            sig.public = compute_signals(
+                tm.model,
+                self.data.x[pub],
+                self.data.y[pub],
+                np.zeros(len(pub), bool),
+                preprocess=self.preprocess,
+                device=self.device,
+                postprocess=tm.defense.postprocess,
+                batch_size=int(self.cfg.trainer.eval_batch_size),
+                needs=frozenset({"inputs"}),
+            )
         if self.refs is not None:
             self.refs.attach(tm, sig)
         return sig

@@ -139,14 +139,18 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
         dcfg = training_config(get_class(defense._target_), defense)
         epochs = _epochs(cfg, defense)
         key = "|".join([*common, role, json.dumps(dcfg, sort_keys=True)])
-        trained = [(key, epochs)]
+        trained = [(key, epochs, size)]
         if defense.name in TEACHER:
-            trained.append((key + "|teacher", int(cfg.trainer.epochs)))
-        for k, e in trained:
+            trained.append((key + "|teacher", int(cfg.trainer.epochs), size))
+        if defense.name == "selena":  # k sub-models, each on the samples it is not left out of
+            k_sub, l_out = int(defense.k), int(defense.l)
+            sub = size * (k_sub - l_out) // k_sub
+            trained += [(key + f"|selena{j}", int(cfg.trainer.epochs), sub) for j in range(k_sub)]
+        for k, e, m in trained:
             if k not in vol.models:
-                vol.models[k] = per_sample * size * e
-                vol.sample_epochs += size * e
-                vol.by_setting[setting] = vol.by_setting.get(setting, 0) + size * e
+                vol.models[k] = per_sample * m * e
+                vol.sample_epochs += m * e
+                vol.by_setting[setting] = vol.by_setting.get(setting, 0) + m * e
 
 
 def volume(name: str, seeds: str = "0,1,2", extra: list[str] | None = None) -> Volume:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mia_bench.attacks.base import Attack
-from mia_bench.data.population import lira_keep_matrix, population_indices
+from mia_bench.data.population import lira_keep_matrix, nested_keep_matrix, population_indices
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_npz
 from mia_bench.signals import PopulationView, ReferenceSignals, Signals
@@ -31,7 +31,21 @@ def reference_model_count(attacks: list[Attack]) -> int | None:
             f"attack.{users[-1].name}.num_models",
             f"attacks share one set of reference models, so the counts must agree ({listing})",
         )
+    reference_design(attacks)  # refused here, before training, when the designs disagree
     return counts.pop()
+
+
+def reference_design(attacks: list[Attack]) -> str:
+    """How the shared reference models' training halves are drawn; the attacks must agree."""
+    users = [a for a in attacks if "reference" in a.needs]
+    designs = {a.design for a in users}
+    if len(designs) > 1:
+        listing = ", ".join(f"attack.{a.name}.design={a.design}" for a in users)
+        raise ConfigError(
+            f"attack.{users[-1].name}.design",
+            f"attacks share one set of reference models, so the designs must agree ({listing})",
+        )
+    return designs.pop() if designs else "balanced"
 
 
 class ReferenceModels:
@@ -42,9 +56,10 @@ class ReferenceModels:
 
         self.exp = exp
         self.population = population_indices(exp.split)
-        self.keep = lira_keep_matrix(
-            len(self.population), num_models, derive_seed(exp.cfg.seed, "keep")
+        make_keep = (
+            nested_keep_matrix if reference_design(exp.attacks) == "nested" else lira_keep_matrix
         )
+        self.keep = make_keep(len(self.population), num_models, derive_seed(exp.cfg.seed, "keep"))
         self.models: list[TrainedModel] = []
         self.signals: ReferenceSignals | None = None
 

@@ -109,6 +109,16 @@ def make_plots(
         fig = plots.privacy_utility(groups, c.attacks, c.settings, title)
         written += plots.save(fig, out / stem, pdf)
 
+    for (dataset, model, shadow), groups in facets.items():
+        fig = plots.reference_count(
+            groups, f"{dataset} / {model}: attack strength vs number of reference models"
+        )
+        if fig is not None:
+            stem = "reference_models" + (
+                "" if len(facets) == 1 else "_" + _slug(dataset, model, shadow)
+            )
+            written += plots.save(fig, out / stem, pdf)
+
     chosen = choose(c, selectors, max_runs)
     multi = len({(g.dataset, g.model) for g in chosen}) > 1
     labels = [

@@ -7,6 +7,7 @@ reference-model outputs on a population ("reference") only for LiRA / RMIA.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "Signals",
     "answers",
     "compute_signals",
+    "label_correctness",
     "per_sample_grad_norms",
     "true_class_stats",
 ]
@@ -98,8 +100,11 @@ class Signals:
 
     logits: (n, C) float (after any test-time defense); labels: (n,) true classes;
     member: (n,) bool, known for shadow models, the ground truth for the target.
-    extra: further per-sample signals by name (e.g. "grad_x_l2").
+    extra: further per-sample signals by name (e.g. "grad_x_l2"; "inputs": the queries as the
+    model sees them, flattened, for attacks that learn from the inputs).
     population: the same model's outputs on the reference population, when an attack needs it.
+    public: the same model's signals on public non-members (the split's reference fold), with
+    their "inputs", when an attack needs them ("public": the quantile-regression attack).
     """
 
     logits: np.ndarray
@@ -107,6 +112,7 @@ class Signals:
     member: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     population: PopulationView | None = None
+    public: Signals | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -128,8 +134,8 @@ class Signals:
 
     @staticmethod
     def concat(parts: list[Signals]) -> Signals:
-        """Pool the signals of several models (shadows); population views are per model and
-        are dropped."""
+        """Pool the signals of several models (shadows); population views and public signals
+        are per model and are dropped."""
         keys = set.intersection(*(set(p.extra) for p in parts)) if parts else set()
         return Signals(
             logits=np.concatenate([p.logits for p in parts]),
@@ -157,6 +163,38 @@ def answers(
     return logits
 
 
+def label_correctness(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    views: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    *,
+    preprocess: Preprocess,
+    device: torch.device,
+    postprocess=None,
+    batch_size: int = 4096,
+) -> np.ndarray:
+    """(n, len(views)) float64, 1.0 where the answer's label on view_k(x) (x as stored, before
+    `preprocess`) is the true label: the label-only attacker's observation (Choquette-Choo et
+    al. 2021)."""
+    yy = y.cpu().numpy()
+    cols = [
+        answers(
+            model,
+            view(x),
+            preprocess=preprocess,
+            device=device,
+            postprocess=postprocess,
+            batch_size=batch_size,
+        )
+        .argmax(1)
+        .numpy()
+        == yy
+        for view in views
+    ]
+    return np.stack(cols, 1).astype(np.float64) if cols else np.zeros((len(yy), 0))
+
+
 def compute_signals(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -168,9 +206,12 @@ def compute_signals(
     postprocess=None,
     batch_size: int = 4096,
     needs: frozenset[str] = frozenset(),
+    views: Mapping[str, Sequence[Callable[[torch.Tensor], torch.Tensor]]] | None = None,
 ) -> Signals:
     """Logits of `model` (in eval mode) for queries (x, y), with the defense's test-time change,
-    plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss."""
+    plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss, and
+    for each `views` entry the label correctness on those augmented queries
+    (`label_correctness`), stored in `extra` under its key."""
     logits = answers(
         model,
         x,
@@ -191,6 +232,24 @@ def compute_signals(
             extra[f"{name}_{order}"] = (
                 torch.cat([p[order] for p in parts]).cpu().numpy().astype(np.float64)
             )
+    if "inputs" in needs:
+        extra["inputs"] = np.concatenate(
+            [
+                preprocess(x[i : i + batch_size].to(device)).flatten(1).float().cpu().numpy()
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+    for key, vs in (views or {}).items():
+        extra[key] = label_correctness(
+            model,
+            x,
+            y,
+            vs,
+            preprocess=preprocess,
+            device=device,
+            postprocess=postprocess,
+            batch_size=batch_size,
+        )
     return Signals(
         logits=logits.numpy().astype(np.float32),
         labels=y.cpu().numpy().astype(np.int64),

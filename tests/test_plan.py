@@ -112,3 +112,12 @@ def test_extra_overrides_and_first_seeds_only(monkeypatch):
     small = plan.volume("tiny", "0,1,2", ["trainer.epochs=3"])
     assert small.sample_epochs * 2 == base.sample_epochs
     assert base.sample_epochs == 4 * 2 * 14000 * 6
+
+
+def test_selena_adds_its_k_submodels_on_their_share_of_the_data():
+    vol = plan.Volume()
+    plan.add_job(vol, _cfg("defense=selena", "defense.k=5", "defense.l=2", "shadow.count=1"))
+    # target and same-defense shadow (2,000 samples each, 60 epochs), each with 5 sub-models
+    # on (5 - 2) / 5 of its 2,000 samples
+    assert len(vol.models) == 2 + 2 * 5
+    assert vol.sample_epochs == 2 * 2000 * 60 + 2 * 5 * 1200 * 60

@@ -41,6 +41,11 @@ class Attack:
         raise NotImplementedError
 
 
+# balanced: lira_keep_matrix (per-sample draws, the reference code's); nested: complementary
+# pairs that do not depend on the number of models (a sweep over it reuses every model)
+DESIGNS = ("balanced", "nested")
+
+
 class ReferenceAttack(Attack):
     """An attack that compares the audited model with reference models trained on random
     halves of a population (LiRA, RMIA). The pipeline trains the reference models once for all
@@ -52,7 +57,7 @@ class ReferenceAttack(Attack):
 
     needs = frozenset({"reference"})
 
-    def __init__(self, num_models: int) -> None:
+    def __init__(self, num_models: int, design: str = "balanced") -> None:
         if (
             isinstance(num_models, bool)
             or not isinstance(num_models, int)
@@ -60,7 +65,11 @@ class ReferenceAttack(Attack):
             or num_models % 2
         ):
             raise ConfigError("num_models", f"must be an even integer >= 2, got {num_models!r}")
+        if design not in DESIGNS:
+            raise ConfigError("design", f"choose one of {list(DESIGNS)}, got {design!r}")
         self.num_models = num_models
+        # how the reference models' training halves are drawn (mia_bench.data.population)
+        self.design = design
         self.ref: ReferenceSignals | None = None
         self._thr: dict[str, float] = {}
 

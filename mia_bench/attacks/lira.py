@@ -71,11 +71,12 @@ class LiRA(ReferenceAttack):
     def __init__(
         self,
         num_models: int = 16,
+        design: str = "balanced",
         variance: str = "auto",
         statistic: str = "mean",
         ddof: int = 1,
     ) -> None:
-        super().__init__(num_models)
+        super().__init__(num_models, design)
         if variance not in VARIANCES:
             raise ConfigError("variance", f"choose one of {list(VARIANCES)}, got {variance!r}")
         if statistic not in STATISTICS:

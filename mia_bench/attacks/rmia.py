@@ -93,6 +93,7 @@ class RMIA(ReferenceAttack):
     def __init__(
         self,
         num_models: int = 16,
+        design: str = "balanced",
         mode: str = "online",
         a: float = 0.3,
         gamma: float = 1.0,
@@ -101,7 +102,7 @@ class RMIA(ReferenceAttack):
         trim: float = 0.0,
         tune_a: bool = False,
     ) -> None:
-        super().__init__(num_models)
+        super().__init__(num_models, design)
         if mode not in MODES:
             raise ConfigError("mode", f"choose one of {list(MODES)}, got {mode!r}")
         if not 0.0 <= a <= 1.0:

@@ -54,3 +54,21 @@ def lira_keep_matrix(n: int, num_models: int, seed: int) -> np.ndarray:
         movable = np.flatnonzero(keep[a] & ~keep[b])
         pick = rng.choice(movable, k, replace=False)
         keep[a, pick], keep[b, pick] = False, True
+
+
+def nested_keep_matrix(n: int, num_models: int, seed: int) -> np.ndarray:
+    """(num_models, n) bool, in complementary pairs: model 2j trains on a random half of the
+    population drawn from (seed, j) alone, model 2j + 1 on the other half.
+
+    Every sample is IN for exactly num_models / 2 models, as in `lira_keep_matrix`, and row i
+    does not depend on num_models: a sweep over the number of reference models trains model i
+    once and every job with more than i models reuses it from the cache.
+    """
+    if num_models < 2 or num_models % 2:
+        raise ValueError(f"num_models must be an even number >= 2, got {num_models}")
+    keep = np.zeros((num_models, n), bool)
+    for j in range(num_models // 2):
+        perm = np.random.default_rng([seed, j]).permutation(n)
+        keep[2 * j, perm[: n // 2]] = True
+        keep[2 * j + 1] = ~keep[2 * j]
+    return keep

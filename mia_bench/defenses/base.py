@@ -17,7 +17,7 @@ Life cycle of one model, every step optional but `loss`:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,11 @@ class DefenseContext:
     x, y: the whole dataset (raw, on the CPU, before `preprocess`; not copied), with
     train_idx: the model's training set, and reference_idx: the split's reference fold
     (disjoint from every member and query set); `train` and `reference` slice them on demand.
-    teacher(defense_cfg): a model of the same architecture trained on the same training set
-    with `defense_cfg` (a defense config mapping), from the model cache when it exists; eval
-    mode, on `device`. Calling it leaves the global RNG as it was.
+    teacher(defense_cfg, subset=None, name="teacher"): a model of the same architecture trained
+    on the same training set (or on the positions `subset` of it, under the role
+    `<role>.<name>`: SELENA's sub-models) with `defense_cfg` (a defense config mapping), from
+    the model cache when it exists; eval mode, on `device`. Calling it leaves the global RNG
+    as it was.
     batch_size / eval_batch_size: the trainer's (DP-SGD's sampling rate needs the first).
     """
 
@@ -51,7 +53,7 @@ class DefenseContext:
     y: torch.Tensor
     train_idx: np.ndarray
     reference_idx: np.ndarray
-    teacher: Callable[[Mapping[str, Any]], nn.Module]
+    teacher: Callable[..., nn.Module]
     batch_size: int = 64
     eval_batch_size: int = 4096
 

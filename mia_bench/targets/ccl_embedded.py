@@ -53,11 +53,15 @@ _add(
     )
 )
 
-# Every defense of the three papers, each at its default setting: RelaxLoss Table 1's layout.
+# Every defense of the three papers, and HAMP, Mixup+MMD and SELENA, each at its default
+# setting: RelaxLoss Table 1's layout.
 EMBEDDED_DEFENSES = (
     "none,relaxloss,crl,label_smoothing,confidence_penalty,dropout,"
-    "distillation,dp_sgd,adv_reg,memguard,dmp"
+    "distillation,dp_sgd,adv_reg,memguard,dmp,hamp,mixup_mmd,selena"
 )
+# Every attack, label-only (the adaptive attacks on MemGuard and HAMP) and quantile regression
+# included.
+EMBEDDED_ATTACKS = ALL_ATTACKS.removesuffix("]") + ",label_gap,label_aug,quantile]"
 _EMBEDDED_DATA = (("synthetic", "mlp"), ("digits", "small_cnn"))
 _add(
     Target(
@@ -77,7 +81,7 @@ _add(
                         f"model={model}",
                         f"defense={EMBEDDED_DEFENSES}",
                         "shadow.defense=none",
-                        ALL_ATTACKS,
+                        EMBEDDED_ATTACKS,
                         EMBEDDED_LIRA,
                     ),
                 ),
@@ -89,7 +93,7 @@ _add(
                         f"model={model}",
                         "defense=early_stopping",
                         "shadow.defense=none",
-                        ALL_ATTACKS,
+                        EMBEDDED_ATTACKS,
                         EMBEDDED_LIRA,
                     ),
                     smoke=("defense.epochs=[1]",),
@@ -105,7 +109,7 @@ _add(
                         "defense.variant=ccel,ccql",
                         "defense.beta=1.0",
                         "shadow.defense=none",
-                        ALL_ATTACKS,
+                        EMBEDDED_ATTACKS,
                         EMBEDDED_LIRA,
                     ),
                 ),
