@@ -19,32 +19,32 @@ if TYPE_CHECKING:
     from mia_bench.pipeline import Experiment, TrainedModel
 
 
+def _agreed(users: list[Attack], attr: str) -> set:
+    """The values of `attr` among the attacks that share the reference models; they must be
+    one value, since the models are trained once for all of them."""
+    values = {getattr(a, attr) for a in users}
+    if len(values) > 1:
+        listing = ", ".join(f"attack.{a.name}.{attr}={getattr(a, attr)}" for a in users)
+        raise ConfigError(
+            f"attack.{users[-1].name}.{attr}",
+            f"attacks share one set of reference models, so the {attr} settings must agree "
+            f"({listing})",
+        )
+    return values
+
+
 def reference_model_count(attacks: list[Attack]) -> int | None:
     """The number of reference models the selected attacks share; None if none needs them."""
     users = [a for a in attacks if "reference" in a.needs]
     if not users:
         return None
-    counts = {a.num_models for a in users}
-    if len(counts) > 1:
-        listing = ", ".join(f"attack.{a.name}.num_models={a.num_models}" for a in users)
-        raise ConfigError(
-            f"attack.{users[-1].name}.num_models",
-            f"attacks share one set of reference models, so the counts must agree ({listing})",
-        )
     reference_design(attacks)  # refused here, before training, when the designs disagree
-    return counts.pop()
+    return _agreed(users, "num_models").pop()
 
 
 def reference_design(attacks: list[Attack]) -> str:
     """How the shared reference models' training halves are drawn; the attacks must agree."""
-    users = [a for a in attacks if "reference" in a.needs]
-    designs = {a.design for a in users}
-    if len(designs) > 1:
-        listing = ", ".join(f"attack.{a.name}.design={a.design}" for a in users)
-        raise ConfigError(
-            f"attack.{users[-1].name}.design",
-            f"attacks share one set of reference models, so the designs must agree ({listing})",
-        )
+    designs = _agreed([a for a in attacks if "reference" in a.needs], "design")
     return designs.pop() if designs else "balanced"
 
 

@@ -13,12 +13,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from mia_bench.data.base import TensorData
 from mia_bench.data.tensor_cache import tensor_digest
-from mia_bench.errors import ConfigError
+from mia_bench.errors import ConfigError, import_target
 
 # Keys every dataset YAML may hold that are not arguments of its loader.
 _META_KEYS = ("_target_", "name", "kind", "augment")
@@ -29,15 +28,7 @@ LOCATION_KEYS = ("path", "root", "system_dir", "download", "verify")
 
 def loader_of(target: str) -> Callable[..., Any]:
     """The callable that `dataset._target_` names; a ConfigError naming the key otherwise."""
-    try:
-        fn = get_object(target)
-    except Exception as err:  # noqa: BLE001 - any import failure is a bad setting
-        cause = err.__cause__ or err
-        raise ConfigError(
-            "dataset._target_",
-            f"cannot import {target!r} ({type(cause).__name__}: {cause}); the module must be "
-            "importable from the working directory or $PYTHONPATH",
-        ) from err
+    fn = import_target("dataset._target_", target)
     if not callable(fn):
         raise ConfigError("dataset._target_", f"{target!r} is not a function or class")
     return fn

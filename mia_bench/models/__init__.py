@@ -11,11 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from mia_bench.errors import ConfigError
+from mia_bench.errors import ConfigError, import_target
 from mia_bench.models.base import Classifier
 from mia_bench.models.module import ModuleClassifier
 
@@ -32,15 +31,7 @@ def model_class(cfg_model: DictConfig | dict) -> type:
     target = (cfg_model or {}).get("_target_")
     if target is None:
         raise ConfigError("model._target_", "the model config names no class")
-    try:
-        cls = get_class(str(target))
-    except Exception as err:  # noqa: BLE001 - any import failure is a bad setting
-        cause = err.__cause__ or err
-        raise ConfigError(
-            "model._target_",
-            f"cannot import {target!r} ({type(cause).__name__}: {cause}); the module must be "
-            "importable from the working directory or $PYTHONPATH",
-        ) from err
+    cls = import_target("model._target_", target)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ConfigError("model._target_", f"{target!r} is not a torch.nn.Module class")
     return cls
