@@ -83,9 +83,7 @@ def test_one_run_p_value_by_hand():
 def test_one_run_epsilon_pure_dp_by_hand():
     # delta = 0, all r = 10 guesses right: q^10 = level  ->  eps = log(q / (1 - q))
     q = 0.05 ** (1 / 10)
-    assert one_run_epsilon(100, 10, 10, 0.0, 0.05) == pytest.approx(
-        math.log(q / (1 - q)), abs=1e-6
-    )
+    assert one_run_epsilon(100, 10, 10, 0.0, 0.05) == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
     assert math.log(q / (1 - q)) == pytest.approx(1.0519, abs=1e-3)
     # the bound is the eps at which the p-value reaches the level
     eps = one_run_epsilon(100, 40, 35, 1e-5, 0.05)
