@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
 from mia_bench.audit.canaries import Canaries, audit_settings, plant
-from mia_bench.audit.results import audit_results
+from mia_bench.audit.results import audit_results, most_vulnerable
 from mia_bench.cache import ModelCache, attack_outputs, indices_digest
 from mia_bench.checkpoints import (
     accuracies,
@@ -415,6 +415,18 @@ class Experiment:
                 np.zeros(len(target_sig), bool), np.ones(len(canary_sig), bool)
             ]
             self.canaries.save(self.out / "canaries.npz")
+            image = self.data.kind == "image"
+            atomic_write_npz(
+                self.out / "vulnerable.npz",
+                **most_vulnerable(
+                    attack_scores,
+                    query_sig.member,
+                    np.r_[target.train_idx, target.test_idx, self.canaries.index],
+                    query_sig.labels,
+                    scores["canary"],
+                    self.data.x.numpy() if image else None,
+                ),
+            )
         if target.snapshots:
             # One point per snapshot; the last one is the final model, i.e. the keys above.
             with self.stages("checkpoints"):

@@ -62,3 +62,40 @@ def audit_results(
         "epsilon_lower_bound": bounds,
         "epsilon_theory": theoretical_epsilon(defense, settings["delta"]),
     }
+
+
+def ranking_attack(names: list[str]) -> str:
+    """The attack whose scores rank samples by vulnerability: the headline (LiRA online) when
+    it ran, else the loss attack, else the first one."""
+    for name in (HEADLINE, "loss"):
+        if name in names:
+            return name
+    return names[0]
+
+
+def most_vulnerable(
+    scores: dict[str, np.ndarray],
+    member: np.ndarray,
+    index: np.ndarray,
+    labels: np.ndarray,
+    canary: np.ndarray,
+    x: np.ndarray | None = None,
+    k: int = 32,
+) -> dict[str, np.ndarray]:
+    """The k members of the target (usual and canaries) that the ranking attack scores highest,
+    i.e. the training samples it exposes first: dataset index, label as trained, score,
+    whether a canary, and for image data the images themselves (vulnerable.npz)."""
+    attack = ranking_attack([n for n in scores if n not in ("member", "target_loss")])
+    s = np.nan_to_num(np.asarray(scores[attack], dtype=np.float64), nan=-np.inf)
+    members = np.flatnonzero(np.asarray(member, dtype=bool))
+    top = members[np.argsort(-s[members], kind="mergesort")[:k]]
+    out = {
+        "attack": np.array(attack),
+        "index": np.asarray(index)[top],
+        "label": np.asarray(labels)[top],
+        "score": s[top],
+        "canary": np.asarray(canary, dtype=bool)[top],
+    }
+    if x is not None:
+        out["x"] = np.asarray(x)[out["index"]]
+    return out
