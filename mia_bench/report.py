@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="at most this many settings in the ROC and loss plots (default 6)",
     )
     p.add_argument("--no-pdf", action="store_true", help="write PNG figures only")
+    p.add_argument(
+        "--matched-gap",
+        type=float,
+        default=0.05,
+        help="canary audits: DP-SGD at matched utility is the most private DP-SGD setting "
+        "at most this far below the undefended test accuracy (default 0.05)",
+    )
     return p.parse_args(argv)
 
 
@@ -168,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / name, text)
         written.append(out / name)
     written += make_plots(c, out, args.select, args.max_runs, pdf=not args.no_pdf)
-    written += make_audit_report(c.runs, out, pdf=not args.no_pdf)
+    written += make_audit_report(c.runs, out, pdf=not args.no_pdf, gap=args.matched_gap)
     sections = sorted({SHADOW_MODE.get(str(g.shadow_defense), "") for g in c.groups})
     print(
         f"{len(c.runs)} runs in {len(c.groups)} settings ({'; '.join(sections)}), "

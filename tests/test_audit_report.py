@@ -66,3 +66,34 @@ def test_usual_plots_read_the_usual_queries_only(digits_audit):
     n = res["target"]["n_members"] + res["target"]["n_nonmembers"]
     assert len(s["member"]) == len(s["loss"]) == len(s["target_loss"]) == n
     assert json.loads((run / "results.json").read_text())["audit"]["num_canaries"] == 100
+
+
+def _row(defense, acc, eps=None, seed=0):
+    return {
+        "dataset": "d",
+        "model": "m",
+        "defense": defense,
+        "shadow_defense": "same",
+        "seed": seed,
+        "test_acc": acc,
+        "eps_theory": eps,
+    }
+
+
+def test_matched_dp_sgd_is_the_most_private_setting_within_the_gap():
+    from mia_bench.audit.report import audit_tables, matched_dp_sgd
+
+    rows = [
+        _row("none", 0.80),
+        _row("none", 0.70, seed=1),  # mean 0.75
+        _row("dp_sgd (noise_multiplier=0.5)", 0.74, 8.0),
+        _row("dp_sgd (noise_multiplier=1.0)", 0.71, 3.0),  # within 0.05, smallest epsilon
+        _row("dp_sgd (noise_multiplier=2.0)", 0.69, 1.0),  # 0.06 below: out
+        _row("relaxloss", 0.75),
+    ]
+    got = matched_dp_sgd(rows, gap=0.05)
+    assert got == {("d", "m", "same"): ("d", "m", "dp_sgd (noise_multiplier=1.0)", "same")}
+    assert matched_dp_sgd(rows, gap=0.001) == {}
+    md = audit_tables(rows)[1]
+    first = md.splitlines()[2]
+    assert "DP-SGD at matched utility**: dp_sgd (noise_multiplier=1.0)" in first
