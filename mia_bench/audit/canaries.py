@@ -116,7 +116,8 @@ class Canaries:
         teacher and student agree on which canaries are IN."""
         if np.isin(train_idx, self.index).any():
             return np.asarray(train_idx)
-        kept = np.repeat(self.index[self.keep_row(role)], self.copies)
+        # "target.teacher" shares the row of "target" (it trains on its student's set)
+        kept = np.repeat(self.index[self.keep_row(role.split(".")[0])], self.copies)
         return np.concatenate([np.asarray(train_idx), kept]).astype(np.int64)
 
     def identity(self) -> dict:
