@@ -121,12 +121,16 @@ table-embedded: $(STAMP) ## Every defense x MLP (synthetic) / small CNN (digits)
 
 # Canary audit (issue "Judge defenses ..."): every defense at its default + DP-SGD over noise x
 # clipping, embedded synthetic data, 3 seeds, adaptive LiRA; the report marks DP-SGD at matched utility.
-AUDIT_DEFENSES ?= none,relaxloss,label_smoothing,confidence_penalty,dropout,early_stopping,distillation,adv_reg,memguard,dmp,ccl,crl,dp_sgd
+# (early stopping runs apart: its snapshot epochs must fit in the audit's 30 epochs)
+AUDIT_DEFENSES ?= none,relaxloss,label_smoothing,confidence_penalty,dropout,distillation,adv_reg,memguard,dmp,ccl,crl,dp_sgd
 .PHONY: table-audit
 table-audit: $(STAMP) ## Canary audit of every defense + DP-SGD at matched utility, embedded data (CPU); writes experiments/table-audit
 	rm -rf outputs/table-audit
 	$(BIN)/python -m mia_bench -m +experiment=audit_embedded defense=$(AUDIT_DEFENSES) \
 		hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=outputs/table-audit/defenses $(ARGS)
+	$(BIN)/python -m mia_bench -m +experiment=audit_embedded defense=early_stopping \
+		'defense.epochs=[5,10,20,30]' hydra/launcher=joblib hydra.launcher.n_jobs=2 \
+		hydra.sweep.dir=outputs/table-audit/early_stopping $(ARGS)
 	$(BIN)/python -m mia_bench -m +experiment=audit_dp_sgd_embedded \
 		hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=outputs/table-audit/dp_sgd $(ARGS)
 	$(BIN)/python -m mia_bench.report outputs/table-audit --out experiments/table-audit
