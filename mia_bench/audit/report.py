@@ -223,6 +223,11 @@ def make_audit_report(
     if not rows:
         return []
     label_defenses(rows)
+    # one row per setting and seed (the same DP-SGD point can be in two sweeps): the last kept
+    unique = {
+        (r["dataset"], r["model"], r["defense"], r["shadow_defense"], r["seed"]): r for r in rows
+    }
+    rows = list(unique.values())
     written = []
     table_csv, table_md = audit_tables(rows, gap)
     for name, text in (
