@@ -37,6 +37,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia_bench import __version__
 from mia_bench.attacks import build_attacks
+from mia_bench.audit.canaries import Canaries, audit_settings, plant
+from mia_bench.audit.results import audit_results, most_vulnerable
 from mia_bench.cache import ModelCache, attack_outputs, indices_digest
 from mia_bench.checkpoints import (
     accuracies,
@@ -45,6 +47,7 @@ from mia_bench.checkpoints import (
     target_summary,
 )
 from mia_bench.data import TensorData, content_key, load_dataset
+from mia_bench.data.population import population_indices
 from mia_bench.data.splits import Split, check_query_sets, make_split
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defense_context import (
@@ -61,7 +64,7 @@ from mia_bench.metrics import attack_metrics, min_queries
 from mia_bench.models import Classifier, build_model, source_digest
 from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
-from mia_bench.signals import Signals, answers, compute_signals
+from mia_bench.signals import PopulationView, Signals, answers, compute_signals
 from mia_bench.summary import format_summary
 from mia_bench.training import train_model, trainer_identity
 
@@ -130,6 +133,8 @@ class Experiment:
         self.needs: frozenset[str] = frozenset()
         self.num_reference: int | None = None
         self.views: dict = {}
+        # `audit=canaries`: the planted canaries (mia_bench/audit/canaries.py), else None
+        self.canaries: Canaries | None = None
 
     # -- set-up: everything that can fail on bad input happens here, before training ------
     def prepare(self) -> None:
@@ -151,6 +156,16 @@ class Experiment:
         self.split: Split = make_split(
             len(self.data), self.data.kind, cfg.split, cfg.seed, int(cfg.shadow.count)
         )
+        self.audit = audit_settings(cfg)
+        if self.audit is not None:
+            if int(cfg.trainer.get("stack", 1)) > 1:
+                raise ConfigError(
+                    "trainer.stack",
+                    "canaries give every model a training set of its own size; use trainer.stack=1",
+                )
+            self.data, self.split, self.canaries = plant(
+                self.data, self.split, population_indices(self.split), self.audit, int(cfg.seed)
+            )
         check_query_sets(self.split, cfg.split, cfg.dataset, len(self.data), min_queries())
         largest = max(
             len(a) for a in [self.split.target_train, *(t for t, _ in self.split.shadows)]
@@ -217,13 +232,22 @@ class Experiment:
         }
         if defense.uses_reference:
             spec["reference_indices"] = indices_digest(self.split.reference)
+        if self.canaries is not None:  # canary labels / inputs change the trained weights
+            spec["audit"] = self.canaries.identity()
         return seed, model, defense, spec
+
+    def fit_indices(self, role: str, train_idx: np.ndarray) -> np.ndarray:
+        """What model `role` trains on: `train_idx` plus, in a canary audit, its canaries."""
+        if self.canaries is None:
+            return train_idx
+        return self.canaries.training_indices(role, train_idx)
 
     def train(
         self, role: str, defense_cfg: DictConfig, train_idx: np.ndarray, test_idx: np.ndarray
     ) -> TrainedModel:
         cfg, data = self.cfg, self.data
-        seed, model, defense, spec = self._build(role, defense_cfg, train_idx, test_idx)
+        fit_idx = self.fit_indices(role, train_idx)
+        seed, model, defense, spec = self._build(role, defense_cfg, fit_idx, test_idx)
         ckpt_path = self.cache.checkpoint_path(spec)
         checkpointer = (
             Checkpointer(ckpt_path, int(cfg.trainer.get("checkpoint_every", 0)))
@@ -235,8 +259,8 @@ class Experiment:
             log = train_model(
                 model,
                 defense,
-                data.x[train_idx],
-                data.y[train_idx],
+                data.x[fit_idx],
+                data.y[fit_idx],
                 cfg.trainer,
                 preprocess=self.preprocess,
                 seed=seed,
@@ -374,9 +398,13 @@ class Experiment:
                 self.refs = self.reference_models()
         with self.stages("signals"):
             target_sig, *shadow_sigs = all_sigs = [self.signals(tm) for tm in [target, *shadows]]
-        scores: dict[str, np.ndarray] = {"member": target_sig.member}
+        canary_sig = self.canary_signals(target) if self.canaries is not None else None
+        query_sig = target_sig if canary_sig is None else join_queries(target_sig, canary_sig)
+        scores: dict[str, np.ndarray] = {"member": query_sig.member}
         with self.stages("attacks"):
-            attacks, attack_scores, attack_hits = self.attack_all(target_sig, shadow_sigs)
+            attacks, attack_scores, attack_hits = self.attack_all(
+                query_sig, shadow_sigs, usual=len(target_sig)
+            )
         scores.update(attack_scores)
 
         # The target's and shadows' accuracies come from their signals (the same answers),
@@ -416,12 +444,37 @@ class Experiment:
             "timing": {},
             "env": environment(self.device),
         }
+        if canary_sig is not None:
+            with self.stages("audit"):
+                results["audit"] = audit_results(
+                    self.audit,
+                    {k: v[len(target_sig) :] for k, v in attack_scores.items()},
+                    canary_sig.member,
+                    target.defense,
+                    adaptive=cfg.shadow.defense == "same",
+                )
+            scores["canary"] = np.r_[
+                np.zeros(len(target_sig), bool), np.ones(len(canary_sig), bool)
+            ]
+            self.canaries.save(self.out / "canaries.npz")
+            image = self.data.kind == "image"
+            atomic_write_npz(
+                self.out / "vulnerable.npz",
+                **most_vulnerable(
+                    attack_scores,
+                    query_sig.member,
+                    np.r_[target.train_idx, target.test_idx, self.canaries.index],
+                    query_sig.labels,
+                    scores["canary"],
+                    self.data.x.numpy() if image else None,
+                ),
+            )
         if target.snapshots:
             # One point per snapshot; the last one is the final model, i.e. the keys above.
             with self.stages("checkpoints"):
                 results["checkpoints"] = evaluate_checkpoints(self, target, shadows, results)
         results["timing"] = {k: round(v, 3) for k, v in self.stages.seconds.items()}
-        scores["target_loss"] = target_sig.loss
+        scores["target_loss"] = query_sig.loss
         atomic_write_npz(self.out / "scores.npz", **scores)
         summary = format_summary(results)
         atomic_write_text(self.out / "summary.md", summary)
@@ -429,12 +482,33 @@ class Experiment:
         atomic_write_json(self.out / "results.json", results)
         return results
 
+    def canary_signals(self, target: TrainedModel) -> Signals:
+        """Signals of the target on the canaries (member = the target trained on it), with
+        their labels as trained and, for LiRA / RMIA, the population view."""
+        can = self.canaries
+        sig = compute_signals(
+            target.model,
+            self.data.x[can.index],
+            self.data.y[can.index],
+            can.keep_row(target.role),
+            preprocess=self.preprocess,
+            device=self.device,
+            postprocess=target.defense.postprocess,
+            batch_size=int(self.cfg.trainer.eval_batch_size),
+            needs=self.needs,
+        )
+        if self.refs is not None:
+            self.refs.attach(target, sig, can.index)
+        return sig
+
     def attack_all(
-        self, target_sig: Signals, shadow_sigs: list[Signals]
+        self, target_sig: Signals, shadow_sigs: list[Signals], usual: int | None = None
     ) -> tuple[dict, dict, dict]:
         """Fit every attack on the shadows and score the target (through the attack cache):
         (metrics, scores, cache hits) by result name; attacks the defense makes inapplicable
-        get null metrics and the reason."""
+        get null metrics and the reason. Metrics read the first `usual` queries (all by
+        default); the rest are canaries, scored alike and judged by `audit_results`."""
+        n = len(target_sig) if usual is None else usual
         attacks: dict[str, dict] = {}
         scores: dict[str, np.ndarray] = {}
         hits: dict[str, bool] = {}
@@ -449,10 +523,23 @@ class Experiment:
             )
             for name, s in sc.items():
                 scores[name] = np.asarray(s, dtype=np.float64)
-                attacks[name] = attack_metrics(s, target_sig.member, pred.get(name))
+                p = pred.get(name)
+                attacks[name] = attack_metrics(
+                    s[:n], target_sig.member[:n], p[:n] if p is not None else None
+                )
         for name, reason in self.not_applicable.items():
             attacks[name] = not_applicable(reason)
         return attacks, scores, hits
+
+
+def join_queries(target_sig: Signals, canary_sig: Signals) -> Signals:
+    """The target's usual queries followed by its canaries, as one query set for the attacks
+    (every attack scores each query on its own); population views are joined too."""
+    joined = Signals.concat([target_sig, canary_sig])
+    a, b = target_sig.population, canary_sig.population
+    if a is not None and b is not None:
+        joined.population = PopulationView(np.r_[a.index, b.index], a.logits)
+    return joined
 
 
 def environment(device: torch.device) -> dict[str, str]:

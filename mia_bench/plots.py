@@ -288,9 +288,15 @@ def load_scores(path: Path | Scores | None) -> Scores | None:
         return path
     try:
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+            s = {k: z[k] for k in z.files}
     except (OSError, ValueError):
         return None
+    # A canary audit's scores.npz also holds the canaries; these plots show the usual queries.
+    canary = s.pop("canary", None)
+    if canary is None:
+        return s
+    usual = ~canary.astype(bool)
+    return {k: v[usual] if v.shape[:1] == usual.shape else v for k, v in s.items()}
 
 
 def roc_curves(

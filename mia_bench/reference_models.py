@@ -60,6 +60,17 @@ class ReferenceModels:
             nested_keep_matrix if reference_design(exp.attacks) == "nested" else lira_keep_matrix
         )
         self.keep = make_keep(len(self.population), num_models, derive_seed(exp.cfg.seed, "keep"))
+        # Canaries (audit=canaries) join the population; model i is IN for the canaries of
+        # its own keep row, half of the models per canary (mia_bench/audit/canaries.py).
+        self.canary = np.zeros(len(self.population), bool)
+        if exp.canaries is not None:
+            can = exp.canaries
+            rows = can.reference_rows(num_models)
+            pop = np.r_[self.population, can.index]
+            order = np.argsort(pop, kind="stable")
+            self.population = pop[order]
+            self.keep = np.c_[self.keep, rows][:, order]
+            self.canary = np.r_[self.canary, np.ones(len(can.index), bool)][order]
         self.models: list[TrainedModel] = []
         self.signals: ReferenceSignals | None = None
 
@@ -68,7 +79,11 @@ class ReferenceModels:
         then `collect` their outputs. With `trainer.stack` > 1 they train that many at a time
         side by side (every model has a training set of the same size)."""
         exp, pop = self.exp, self.population
-        jobs = [(f"reference{i}", pop[keep], pop[~keep]) for i, keep in enumerate(self.keep)]
+        usual = ~self.canary  # canaries are added per model by `Experiment.fit_indices`
+        jobs = [
+            (f"reference{i}", pop[keep & usual], pop[~keep & usual])
+            for i, keep in enumerate(self.keep)
+        ]
         self.models = exp.train_many(jobs, exp.shadow_defense_cfg)
         return self.collect()
 
@@ -83,9 +98,11 @@ class ReferenceModels:
                 attack.set_reference(self.signals)
         return self.signals
 
-    def attach(self, tm: TrainedModel, sig: Signals) -> None:
-        """Give `sig` (the queries of audited model `tm`) its view of the population."""
-        idx = np.concatenate([tm.train_idx, tm.test_idx])
+    def attach(self, tm: TrainedModel, sig: Signals, idx: np.ndarray | None = None) -> None:
+        """Give `sig` (the queries of audited model `tm`: its train + test sets unless `idx`
+        says which) its view of the population."""
+        if idx is None:
+            idx = np.concatenate([tm.train_idx, tm.test_idx])
         pos = np.searchsorted(self.population, idx)
         inside = pos < len(self.population)
         if not inside.all() or np.any(self.population[pos] != idx):
@@ -93,4 +110,8 @@ class ReferenceModels:
         sig.population = PopulationView(index=pos, logits=self.exp.logits(tm, self.population))
 
     def save(self, path: str | Path) -> None:
-        atomic_write_npz(path, population=self.population, keep=self.keep)
+        atomic_write_npz(path, population=self.population, keep=self.keep, **self._canary_mask())
+
+    def _canary_mask(self) -> dict[str, np.ndarray]:
+        # reference.npz as before when no canaries run
+        return {"canary": self.canary} if self.canary.any() else {}

@@ -9,6 +9,7 @@ that the run's own summary.md stays):
   privacy_utility.png|pdf       test accuracy vs attack AUC (one file per dataset/model/attacker)
   roc.png|pdf                   log-log ROC curves of chosen runs
   loss_hist.png|pdf             member vs non-member loss histograms of chosen runs
+  audit.*, vulnerable*          canary audits (runs with audit=canaries; mia_bench/audit/report.py)
 
 Jobs that failed (error.json), stopped early (no results.json) or never started (missing from
 a sweep's multirun.yaml) are listed on the console and in summary.md, not fatal. Running it
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mia_bench.aggregate import Collection, Group, collect, fmt_value, group_label
+from mia_bench.audit.report import make_audit_report
 from mia_bench.io import atomic_write_text
 from mia_bench.runs import RESULTS, SCORES
 from mia_bench.tables import SHADOW_MODE, render_all
@@ -56,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="at most this many settings in the ROC and loss plots (default 6)",
     )
     p.add_argument("--no-pdf", action="store_true", help="write PNG figures only")
+    p.add_argument(
+        "--matched-gap",
+        type=float,
+        default=0.05,
+        help="canary audits: DP-SGD at matched utility is the most private DP-SGD setting "
+        "at most this far below the undefended test accuracy (default 0.05)",
+    )
     return p.parse_args(argv)
 
 
@@ -176,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / name, text)
         written.append(out / name)
     written += make_plots(c, out, args.select, args.max_runs, pdf=not args.no_pdf)
+    written += make_audit_report(c.runs, out, pdf=not args.no_pdf, gap=args.matched_gap)
     sections = sorted({SHADOW_MODE.get(str(g.shadow_defense), "") for g in c.groups})
     print(
         f"{len(c.runs)} runs in {len(c.groups)} settings ({'; '.join(sections)}), "

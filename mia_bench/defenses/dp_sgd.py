@@ -142,8 +142,9 @@ class DPSGD(NoDefense):
             gsm._close()  # removes Opacus's hooks and per-sample attributes
         self._gsm = []
 
-    def epsilon(self) -> float | None:
-        """Epsilon at `delta` for the steps taken; None without noise (no finite guarantee)."""
+    def epsilon(self, delta: float | None = None) -> float | None:
+        """Epsilon at `delta` (the defense's own by default) for the steps taken; None without
+        noise (no finite guarantee)."""
         from opacus.accountants import create_accountant
 
         steps = int(self.steps.item())
@@ -153,7 +154,7 @@ class DPSGD(NoDefense):
             return None
         acc = create_accountant(self.accountant)
         acc.history = [(self.noise_multiplier, float(self.sample_rate.item()), steps)]
-        return float(acc.get_epsilon(delta=self.delta))
+        return float(acc.get_epsilon(delta=self.delta if delta is None else delta))
 
     def describe(self) -> dict:
         return {
