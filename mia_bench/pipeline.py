@@ -496,6 +496,7 @@ class Experiment:
             postprocess=target.defense.postprocess,
             batch_size=int(self.cfg.trainer.eval_batch_size),
             needs=self.needs,
+            views=self.views,  # label-only attacks score canaries through the same queries
         )
         if self.refs is not None:
             self.refs.attach(target, sig, can.index)
@@ -534,11 +535,13 @@ class Experiment:
 
 def join_queries(target_sig: Signals, canary_sig: Signals) -> Signals:
     """The target's usual queries followed by its canaries, as one query set for the attacks
-    (every attack scores each query on its own); population views are joined too."""
+    (every attack scores each query on its own); population views are joined too, and the
+    audited model's signals on the public reference fold (quantile regression) carried over."""
     joined = Signals.concat([target_sig, canary_sig])
     a, b = target_sig.population, canary_sig.population
     if a is not None and b is not None:
         joined.population = PopulationView(np.r_[a.index, b.index], a.logits)
+    joined.public = target_sig.public
     return joined
 
 

@@ -175,3 +175,13 @@ def test_canary_run_scores_canaries_apart_and_keys_the_cache(cfg_factory, tmp_pa
     assert np.array_equal(r["keep"][:, pos][0], c["keep"][roles.index("reference0")])
     # a mislabelled canary is memorised: the loss attack separates canaries clearly
     assert audit["canaries"]["loss"]["auc"] > 0.75
+
+
+def test_label_only_and_quantile_attacks_score_canaries(cfg_factory, tmp_path, one_thread):
+    # Label-only attacks query augmented views and quantile regression reads the public fold:
+    # the canaries must reach both, or the attack cannot score them.
+    cfg = cfg_factory(["attack=[label_gap,label_aug,quantile]", "trainer.epochs=3", *AUDIT])
+    res = _run(cfg, tmp_path / "out")
+    assert set(res["audit"]["canaries"]) == {"label_gap", "label_aug", "quantile"}
+    for metrics in res["audit"]["canaries"].values():
+        assert 0.0 <= metrics["auc"] <= 1.0
