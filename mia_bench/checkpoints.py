@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from mia_bench.signals import Signals
 
 if TYPE_CHECKING:
-    from mia_bench.pipeline import Experiment, TrainedModel
+    from mia_bench.pipeline import Experiment
+    from mia_bench.trained import TrainedModel
 
 METRIC_KEYS = ("auc", "auc_ci95", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage")
 

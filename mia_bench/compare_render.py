@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mia_bench.compare import NOT_KEYS, Setting, is_metric, paper_keys
+from mia_bench.compare_rows import NOT_KEYS, Setting, is_metric, paper_keys
 from mia_bench.targets import Target
 
 NAMES = {"train_acc": "train acc", "test_acc": "test acc"}

@@ -23,7 +23,8 @@ from mia_bench.defenses.base import Defense, DefenseContext
 from mia_bench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mia_bench.pipeline import Experiment, TrainedModel
+    from mia_bench.pipeline import Experiment
+    from mia_bench.trained import TrainedModel
 
 
 def teacher_role(role: str) -> str:

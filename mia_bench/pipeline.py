@@ -21,13 +21,11 @@ need a signal the target's defense blocks are reported as not applicable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +64,7 @@ from mia_bench.reference_models import ReferenceModels, reference_model_count
 from mia_bench.resume import Checkpointer
 from mia_bench.signals import PopulationView, Signals, answers, compute_signals
 from mia_bench.summary import format_summary
+from mia_bench.trained import TrainedModel, derive_seed
 from mia_bench.training import train_model, trainer_identity
 
 
@@ -86,25 +85,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def derive_seed(seed: int, role: str) -> int:
-    """Independent, reproducible seed per model role."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{role}".encode()).digest()[:4], "little")
-
-
-@dataclass
-class TrainedModel:
-    role: str
-    model: Classifier
-    defense: Defense
-    train_idx: np.ndarray
-    test_idx: np.ndarray
-    cache_hit: bool
-    seconds: float
-    epoch_loss: list[float]
-    # epoch count -> state_dict, for defenses with `snapshot_epochs` (early stopping)
-    snapshots: dict[int, dict] = field(default_factory=dict)
 
 
 def _container(node: Any) -> Any:

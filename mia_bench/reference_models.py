@@ -14,9 +14,10 @@ from mia_bench.data.population import lira_keep_matrix, nested_keep_matrix, popu
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_npz
 from mia_bench.signals import PopulationView, ReferenceSignals, Signals
+from mia_bench.trained import TrainedModel, derive_seed
 
 if TYPE_CHECKING:
-    from mia_bench.pipeline import Experiment, TrainedModel
+    from mia_bench.pipeline import Experiment
 
 
 def _agreed(users: list[Attack], attr: str) -> set:
@@ -52,7 +53,6 @@ class ReferenceModels:
     """Population, keep-matrix and trained reference models of one experiment."""
 
     def __init__(self, exp: Experiment, num_models: int) -> None:
-        from mia_bench.pipeline import derive_seed
 
         self.exp = exp
         self.population = population_indices(exp.split)

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
 from mia_bench.errors import DivergenceError
+from mia_bench.trained import TrainedModel
 from mia_bench.training import FastPath, TrainLog, make_optimizer, make_scheduler, train_model
 
 log = logging.getLogger(__name__)
@@ -236,8 +237,6 @@ def train_group(exp, jobs: list[tuple[str, object, object]], defense_cfg: DictCo
     identical model was trained before (alone or stacked: the key is the same), the rest
     trained together by `train_stacked`. `exp` is a prepared `pipeline.Experiment`; returns its
     `TrainedModel`s, each with an even share of the group's seconds."""
-    from mia_bench.pipeline import TrainedModel
-
     data = exp.data
     built = [exp._build(role, defense_cfg, tr) for role, tr, _ in jobs]
 
