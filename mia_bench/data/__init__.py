@@ -9,15 +9,15 @@ importable (the working directory, or $PYTHONPATH).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mia_bench.config_objects import check_keywords, import_target, takes_keyword
 from mia_bench.data.base import TensorData
 from mia_bench.data.tensor_cache import tensor_digest
-from mia_bench.errors import ConfigError, import_target
+from mia_bench.errors import ConfigError
 
 # Keys every dataset YAML may hold that are not arguments of its loader.
 _META_KEYS = ("_target_", "name", "kind", "augment")
@@ -32,14 +32,6 @@ def loader_of(target: str) -> Callable[..., Any]:
     if not callable(fn):
         raise ConfigError("dataset._target_", f"{target!r} is not a function or class")
     return fn
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) -> TensorData:
@@ -57,15 +49,10 @@ def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) ->
         )
     fn = loader_of(str(target))
     kwargs = {k: v for k, v in params.items() if k not in _META_KEYS}
-    if _accepts(fn, "data_dir"):
+    if takes_keyword(fn, "data_dir", unknown=True):
         kwargs["data_dir"] = data_dir
-    try:
-        data = fn(**kwargs)
-    except TypeError as err:
-        # A key the loader does not take (e.g. a typo on the command line).
-        if "argument" not in str(err):
-            raise
-        raise ConfigError("dataset", f"{target}: {err}") from err
+    check_keywords("dataset", fn, kwargs, str(target))
+    data = fn(**kwargs)
     if not isinstance(data, TensorData):
         raise ConfigError(
             "dataset._target_",

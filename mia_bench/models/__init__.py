@@ -14,17 +14,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from mia_bench.errors import ConfigError, import_target
+from mia_bench.config_objects import import_target, takes_keyword
+from mia_bench.errors import ConfigError
 from mia_bench.models.base import Classifier
 from mia_bench.models.module import ModuleClassifier
-
-
-def _takes(cls: type, name: str) -> bool:
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def model_class(cfg_model: DictConfig | dict) -> type:
@@ -49,7 +42,7 @@ def build_model(
         if issubclass(cls, Classifier):
             return cls(input_shape=tuple(input_shape), num_classes=num_classes, **params)
         for key, value in (("input_shape", tuple(input_shape)), ("num_classes", num_classes)):
-            if key not in params and _takes(cls, key):
+            if key not in params and takes_keyword(cls, key, unknown=False):
                 params[key] = value
         return ModuleClassifier(cls(**params), tuple(input_shape), num_classes)
     except (TypeError, ValueError, RuntimeError) as err:
