@@ -88,6 +88,9 @@ class Run:
     row: dict[str, Any]  # the summary.csv row
     config: dict[str, Any]  # flattened config
     overrides: list[str] = field(default_factory=list)
+    # results.json as read once by mia_bench.runs (empty for a checkpoint that is not the
+    # final model, whose own folder has none)
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 def run_row(job: Job) -> Run:
@@ -116,7 +119,7 @@ def run_row(job: Job) -> Run:
     row["cache_hits"] = sum(bool(m.get("cache_hit")) for m in models.values())
     row["attack_cache_hits"] = sum(map(bool, (r.get("attack_cache_hits") or {}).values()))
     row["seconds"] = round(sum((r.get("timing") or {}).values()), 3)
-    return Run(job.path, row, flatten(cfg), job.overrides)
+    return Run(job.path, row, flatten(cfg), job.overrides, r)
 
 
 def checkpoint_rows(job: Job, run: Run) -> list[Run]:
@@ -139,7 +142,7 @@ def checkpoint_rows(job: Job, run: Run) -> list[Run]:
             row.update({f"{attack}.{m}": (metrics or {}).get(m) for m in ATTACK_METRICS})
         last = i == len(cps) - 1
         path = run.path if last else run.path / f"checkpoint-{cp['epoch']}"
-        out.append(Run(path, row, run.config, run.overrides))
+        out.append(Run(path, row, run.config, run.overrides, run.results if last else {}))
     return out
 
 

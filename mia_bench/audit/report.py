@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,9 @@ COLUMNS = [
 MEAN_COLUMNS = COLUMNS[5:6] + COLUMNS[7:14]
 
 
-def audit_row(run_dir: Path, row: dict[str, Any]) -> dict[str, Any] | None:
-    """One run's audit numbers, or None for a run without an audit."""
-    try:
-        results = json.loads((run_dir / "results.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+def audit_row(run_dir: Path, row: dict[str, Any], results: dict[str, Any]) -> dict[str, Any] | None:
+    """One run's audit numbers (from its results.json, as read once), or None for a run
+    without an audit."""
     audit = results.get("audit")
     if not audit or not audit.get("canaries"):
         return None
@@ -219,7 +215,7 @@ def make_audit_report(
     nothing when none did."""
     from mia_bench import plots
 
-    rows = [r for run in runs if (r := audit_row(run.path, run.row)) is not None]
+    rows = [r for run in runs if (r := audit_row(run.path, run.row, run.results)) is not None]
     if not rows:
         return []
     label_defenses(rows)
