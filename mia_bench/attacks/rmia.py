@@ -35,6 +35,7 @@ import numpy as np
 
 from mia_bench.attacks.base import ReferenceAttack
 from mia_bench.errors import ConfigError
+from mia_bench.metrics import auc
 from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
 
 MODES = ("online", "offline")
@@ -57,7 +58,11 @@ def log_pr_reference(ref: ReferenceSignals, mode: str, a: float, trim: float = 0
     p = np.exp(ref.log_py)  # (N, n_pop)
     if mode == "online":
         return np.log(trimmed_mean(p, np.ones_like(ref.keep), trim))
-    p_out = trimmed_mean(p, ~ref.keep, trim)
+    return offline_log_pr(trimmed_mean(p, ~ref.keep, trim), a)
+
+
+def offline_log_pr(p_out: np.ndarray, a: float) -> np.ndarray:
+    """log Pr(x) from the OUT models' mean: Pr(x) = ((1 + a) Pr_OUT(x) + (1 - a)) / 2."""
     return np.log(0.5 * ((1.0 + a) * p_out + (1.0 - a)))
 
 
@@ -65,18 +70,15 @@ def tuned_a(ref: ReferenceSignals, gamma: float, trim: float, grid_step: float =
     """Offline a chosen on reference model 0 as a stand-in target: the others are its
     reference models, every population sample a query (members: its keep row), its
     non-members the z samples; the first a of the grid with the highest AUC."""
-    from sklearn.metrics import roc_auc_score
-
-    others = ReferenceSignals(
-        keep=ref.keep[1:], labels=ref.labels, log_py=ref.log_py[1:], phi=ref.phi[1:]
-    )
     member, log_px = ref.keep[0], ref.log_py[0]
+    # the other models' OUT mean does not depend on a: computed once for the whole grid
+    p_out = trimmed_mean(np.exp(ref.log_py[1:]), ~ref.keep[1:], trim)
     best_a, best_auc = 0.0, -1.0
     for a in np.round(np.arange(0.0, 1.0 + grid_step / 2, grid_step), 10):
-        ratio = log_px - log_pr_reference(others, "offline", float(a), trim)
-        auc = roc_auc_score(member, pairwise_dominance(ratio, ratio[~member], gamma))
-        if auc > best_auc:
-            best_a, best_auc = float(a), auc
+        ratio = log_px - offline_log_pr(p_out, float(a))
+        score = auc(pairwise_dominance(ratio, ratio[~member], gamma), member)
+        if score > best_auc:
+            best_a, best_auc = float(a), score
     return best_a
 
 
