@@ -65,7 +65,7 @@ bench: bench-gradnorms bench-train ## Every benchmark: per-sample gradient norms
 
 .PHONY: bench-gradnorms
 bench-gradnorms: $(STAMP) ## Per-sample gradient norms, per-sample loop vs ours (CPU, a few minutes)
-	$(BIN)/python -m mia_bench.bench_gradnorms $(BENCH_ARGS)
+	$(BIN)/python -m mia_bench.bench.gradnorms $(BENCH_ARGS)
 
 .PHONY: bench-train
 bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stacked models, a RelaxLoss run); writes experiments/bench/
@@ -74,7 +74,7 @@ bench-train: $(STAMP) ## Training speed (our trainer vs a DataLoader loop, stack
 .PHONY: bench-rates
 bench-rates: $(STAMP) ## Training rate of every setting the paper targets train (GPU), then hours per target
 	$(BIN)/python -m mia_bench.bench --parts e --record experiments/bench $(ARGS)
-	$(BIN)/python -m mia_bench.plan --rates $$(ls -t experiments/bench/rates-*.json | head -1)
+	$(BIN)/python -m mia_bench.repro.plan --rates $$(ls -t experiments/bench/rates-*.json | head -1)
 
 # --- the papers' tables and figures (README: "Reproducing the papers") ---------------------
 # SCALE=full: the papers' settings (needs the datasets; a GPU); runs in outputs/tables/<target>/,
@@ -86,7 +86,7 @@ SEEDS ?= 0,1,2
 LAUNCHER ?= basic
 # Parallel jobs of the joblib launcher (empty: the launcher's default).
 JOBS ?=
-REPRODUCE = $(BIN)/python -m mia_bench.reproduce --scale $(SCALE) --seeds $(SEEDS) \
+REPRODUCE = $(BIN)/python -m mia_bench.repro.reproduce --scale $(SCALE) --seeds $(SEEDS) \
 	--launcher $(LAUNCHER) $(if $(JOBS),--jobs $(JOBS))
 PAPER_TARGETS := table-relaxloss table-relaxloss-adaptive figure-relaxloss-tradeoff \
 	table-crl-cifar10 table-crl-cifar100 table-crl-svhn figure-ccl

@@ -3,7 +3,7 @@ sweep and launcher worker.
 
 A model is keyed by the SHA-256 of everything that determines it (dataset and its parameters,
 the exact training indices, model, trainer recipe, defense, seed, role; not the device or the
-trainer's speed-only settings, `mia_bench.training.SPEED_ONLY_KEYS`). An entry is two files:
+trainer's speed-only settings, `mia_bench.train.loop.SPEED_ONLY_KEYS`). An entry is two files:
 `<key>.pt` (state dicts, loaded with `weights_only=True`) and `<key>.json` (the spec it was
 made from, the checksum of the .pt, the training log). Both are written atomically, the .json
 last, so an entry without a valid .json is incomplete. A lock per key makes concurrent jobs
@@ -28,7 +28,7 @@ from mia_bench.io import atomic_write_bytes, atomic_write_json, locked
 
 if TYPE_CHECKING:
     from mia_bench.attacks.base import Attack
-    from mia_bench.signals import Signals
+    from mia_bench.signals.compute import Signals
 
 log = logging.getLogger(__name__)
 # Bump when training code changes in a way that changes results, to invalidate old entries.

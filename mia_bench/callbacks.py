@@ -11,7 +11,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mia_bench.runs import find_jobs
+from mia_bench.report.runs import find_jobs
 
 
 class SweepSummary(Callback):

@@ -18,7 +18,7 @@ from mia_bench.confhelp import help_text
 from mia_bench.config import validate
 from mia_bench.devices import pick_job_device
 from mia_bench.errors import ConfigError, DivergenceError
-from mia_bench.runs import clear_error, write_error
+from mia_bench.report.runs import clear_error, write_error
 
 log = logging.getLogger("mia_bench")
 CONF_DIR = str(conf_dir())
@@ -76,7 +76,7 @@ def main(cfg: DictConfig) -> float | None:
             print(f"mia_bench: {disk_full_message(err, cfg)}", file=sys.stderr)
             sys.exit(1)
         raise
-    from mia_bench.summary import format_summary
+    from mia_bench.experiment.summary import format_summary
 
     if multirun:
         aucs = [m["auc"] for m in results["attacks"].values() if m["auc"] is not None]

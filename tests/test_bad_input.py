@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mia_bench import cli, pipeline
+from mia_bench import cli
+from mia_bench.experiment import run as pipeline
 
 CIFAR_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
 # Tiny but valid: 1,000 synthetic samples give 200 target members and 200 non-members.
@@ -174,7 +175,7 @@ def test_full_disk_is_one_line_naming_the_folder(folder, key, cli_run, tmp_path,
 
 
 def _untrained(model, defense, x, y, cfg, **kwargs):
-    from mia_bench.training import TrainLog
+    from mia_bench.train.loop import TrainLog
 
     return TrainLog(epoch_loss=[0.0], seconds=0.0)
 

@@ -19,9 +19,9 @@ from conftest import ROOT, compose_cfg, run_cli
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from mia_bench import pipeline
 from mia_bench.data import load_dataset
 from mia_bench.errors import ConfigError
+from mia_bench.experiment import run as pipeline
 from mia_bench.models import ModuleClassifier, build_model, source_digest
 
 CONF = ROOT / "conf"

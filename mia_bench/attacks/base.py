@@ -10,7 +10,7 @@ import numpy as np
 
 from mia_bench.errors import ConfigError
 from mia_bench.metrics import best_threshold
-from mia_bench.signals import ReferenceSignals, Signals
+from mia_bench.signals.compute import ReferenceSignals, Signals
 
 
 class Attack:

@@ -10,7 +10,7 @@ import numpy as np
 
 from mia_bench.attacks.base import Attack
 from mia_bench.attacks.threshold import Thresholds
-from mia_bench.signals import GRAD_SIGNALS, Signals
+from mia_bench.signals.compute import GRAD_SIGNALS, Signals
 
 ORDERS = ("l1", "l2")
 

@@ -28,7 +28,7 @@ import torch
 from mia_bench.attacks.base import Attack
 from mia_bench.errors import ConfigError
 from mia_bench.metrics import best_threshold
-from mia_bench.signals import Signals
+from mia_bench.signals.compute import Signals
 
 COMBINE = ("count", "logistic")
 # A view maps a whole query set (raw tensors, as stored) to its augmented copy.

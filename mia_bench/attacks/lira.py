@@ -27,7 +27,7 @@ from scipy.stats import norm
 
 from mia_bench.attacks.base import ReferenceAttack
 from mia_bench.errors import ConfigError
-from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
+from mia_bench.signals.compute import ReferenceSignals, Signals, true_class_stats
 
 VARIANCES = ("auto", "per_example", "global")
 STATISTICS = ("mean", "median")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mia_bench.attacks.base import Attack
-from mia_bench.signals import Signals
+from mia_bench.signals.compute import Signals
 
 INPUTS = ("sorted_logits", "sorted_probs", "probs_label")
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from mia_bench.attacks.base import Attack
 from mia_bench.errors import ConfigError
-from mia_bench.signals import Signals
+from mia_bench.signals.compute import Signals
 
 LOSSES = ("pinball", "gaussian")
 

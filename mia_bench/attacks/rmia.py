@@ -36,7 +36,7 @@ import numpy as np
 from mia_bench.attacks.base import ReferenceAttack
 from mia_bench.errors import ConfigError
 from mia_bench.metrics import auc
-from mia_bench.signals import ReferenceSignals, Signals, true_class_stats
+from mia_bench.signals.compute import ReferenceSignals, Signals, true_class_stats
 
 MODES = ("online", "offline")
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import numpy as np
 
 from mia_bench.attacks.base import Attack
 from mia_bench.metrics import best_threshold
-from mia_bench.signals import Signals
+from mia_bench.signals.compute import Signals
 
 _EPS = 1e-30
 

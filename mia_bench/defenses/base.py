@@ -115,7 +115,7 @@ class Defense(nn.Module):
     # preprocessed, augmented batch) to `loss` (distillation: the teacher sees the same input).
     needs_inputs: bool = False
     # False when training state lives outside `state_dict()` and the defense's optimisers, so a
-    # per-epoch checkpoint could not resume it exactly (mia_bench.resume).
+    # per-epoch checkpoint could not resume it exactly (mia_bench.train.resume).
     resumable: bool = True
     # Set when the defense reads the reference fold (the model's cache key then includes it).
     uses_reference: bool = False

@@ -1,6 +1,6 @@
 """Early stopping as the RelaxLoss baseline (App. B.5): one ordinary training run, whose weights
 are kept after each listed epoch; each checkpoint is one point of the privacy-utility curve,
-evaluated by every attack, without retraining (see `mia_bench.checkpoints`).
+evaluated by every attack, without retraining (see `mia_bench.experiment.snapshots`).
 
 `epochs` are epoch counts (10 = after ten epochs of training), at most `trainer.epochs`;
 training stops after the largest. The learning-rate schedule is the trainer's.

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): training and gradient-norm speed against plain baselines."""

@@ -1,0 +1,293 @@
+"""Training-speed benchmark: `python -m mia_bench.bench` (or `make bench-train`).
+
+Measured side by side in one run, on CIFAR-shaped random data (uint8 3x32x32, 10 classes):
+
+a. one epoch of one model: our trainer (data on the device, batched preprocessing, the CUDA
+   fast path) vs a loop written the way the papers' public code trains: a Dataset that turns
+   each image into a PIL image, `ToTensor` + `Normalize` per sample, a DataLoader with 4 worker
+   processes, fp32, `loss.item()` every step for logging. Images/second of each and the ratio.
+b. k models: stacked (`trainer.stack`, mia_bench.train.stacked) vs one after another.
+c. the whole RelaxLoss CIFAR-10 setting (target + shadow, the paper's recipe, every attack in
+   conf/attack): wall time by pipeline stage (mia_bench.bench.pipeline).
+d. (only with --parts d) the same protocol on a real dataset (--dataset) with bf16 autocast
+   and in fp32: test accuracy and every attack's AUC side by side.
+e. (only with --parts e) the training rate of every setting (model, input shape, batch) that
+   the paper targets train (mia_bench.bench.rates), written as JSON for
+   `python -m mia_bench.repro.plan --rates`, which turns each target's volume into hours.
+
+Full size (the default on CUDA): 12,000 images per model (one RelaxLoss fold of CIFAR-10),
+batch 128, k = 8, 300 epochs in (c) and (d). On the CPU it runs a smoke-test size
+(--size smoke). Random data has no signal, so (c) measures time only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mia_bench.bench.pipeline import (
+    CONF,
+    MEAN,
+    RECIPE,
+    SPEED,
+    STD,
+    part_c,
+    part_d,
+    random_images,
+    timed,
+    trainer_cfg,
+)
+from mia_bench.bench.rates import part_e
+from mia_bench.bench.reference_loop import reference_epoch
+from mia_bench.data.transforms import Preprocess
+from mia_bench.defenses.none import NoDefense
+from mia_bench.models import build_model
+from mia_bench.train.loop import compile_mode, train_model
+from mia_bench.train.stacked import train_stacked
+
+SIZES = {
+    "full": {"n": 12_000, "k": 8, "epochs_c": 300},
+    "smoke": {"n": 512, "k": 2, "epochs_c": 1},
+}
+
+
+def _model_cfg(name: str, notes: list[str]) -> DictConfig:
+    path = CONF / "model" / f"{name}.yaml"
+    if not path.exists():
+        notes.append(f"model {name} is not in conf/model/: small_cnn stands in for it")
+        path = CONF / "model" / "small_cnn.yaml"
+    return OmegaConf.load(path)
+
+
+def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
+    pre = Preprocess("image", MEAN, STD, crop_padding=4 if augment else 0, flip=augment)
+    cfg = trainer_cfg(1)
+    return timed(
+        lambda: train_model(
+            model,
+            NoDefense(10, 1),
+            x,
+            y,
+            cfg,
+            preprocess=pre,
+            seed=seed,
+            device=device,
+            progress=False,
+        ),
+        device,
+    )
+
+
+def part_a(mcfg, n: int, device, augment: bool, out) -> None:
+    x, y = random_images(n)
+    torch.manual_seed(0)
+    model = build_model(mcfg, (3, 32, 32), 10)
+    ref_model = copy.deepcopy(model)
+    ref = {"mean": MEAN, "std": STD, "recipe": RECIPE}
+    # Warm-up on 4 batches and one of the epoch's last (smaller) batch size: CUDA context,
+    # cuDNN autotuning of both shapes, allocator, compilation; not what is compared.
+    warm = 4 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
+    # The same model object as the timed run, so torch.compile's cache is hit then.
+    _ours(model, x[:warm], y[:warm], device, augment)
+    reference_epoch(copy.deepcopy(model), x[:warm], y[:warm], device, augment, **ref, workers=0)
+    t_ours = _ours(model, x, y, device, augment)
+    t_ref = reference_epoch(ref_model, x, y, device, augment, **ref)
+    out(
+        f"(a) one epoch, {n} images, batch {RECIPE['batch_size']}, augmentation {'on' if augment else 'off'}"
+    )
+    out(f"    ours:       {n / t_ours:10.0f} images/s  ({t_ours:.2f} s)")
+    out(f"    reference:  {n / t_ref:10.0f} images/s  ({t_ref:.2f} s; DataLoader, 4 workers, fp32)")
+    out(f"    ratio:      {t_ref / t_ours:10.2f} x")
+
+
+def part_b(mcfg, n: int, k: int, device, out) -> None:
+    x, y = random_images(n)
+    x, y = x.to(device), y.to(device)
+    pre = Preprocess("image", MEAN, STD)
+    cfg = trainer_cfg(1, stack=k)
+
+    def models():
+        out_ = []
+        for i in range(k):
+            torch.manual_seed(i)
+            out_.append(build_model(mcfg, (3, 32, 32), 10))
+        return out_
+
+    def stacked(xs, ys):
+        ms = models()
+        train_stacked(
+            ms,
+            [NoDefense(10, 1) for _ in ms],
+            [(xs, ys)] * k,
+            cfg,
+            seeds=list(range(k)),
+            preprocess=pre,
+            device=device,
+            progress=False,
+        )
+
+    def sequential(xs, ys):
+        for i, m in enumerate(models()):
+            train_model(
+                m,
+                NoDefense(10, 1),
+                xs,
+                ys,
+                cfg,
+                preprocess=pre,
+                seed=i,
+                device=device,
+                progress=False,
+            )
+
+    timings = {}
+    for name, fn in [("stacked", stacked), ("one by one", sequential)]:
+        warm = 2 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
+        fn(x[:warm], y[:warm])  # warm-up, the epoch's last batch size included
+        timings[name] = timed(lambda fn=fn: fn(x, y), device)
+    out(f"(b) {k} models, one epoch of {n} images each")
+    for name, t in timings.items():
+        out(f"    {name + ':':12s}{k * n / t:10.0f} images/s  ({t:.2f} s)")
+    out(f"    ratio:      {timings['one by one'] / timings['stacked']:10.2f} x")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def header(device: torch.device) -> list[str]:
+    import torchvision
+
+    name = device_name(device)
+    lines = [
+        f"mia_bench.bench {dt.datetime.now().isoformat(timespec='seconds')}",
+        f"device: {device} ({name}); CPU cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}",
+        f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+        f"numpy {np.__version__}",
+    ]
+    if device.type == "cuda":
+        lines.append(f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m mia_bench.bench", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--size",
+        choices=["auto", "full", "smoke"],
+        default="auto",
+        help="full on CUDA, smoke on the CPU by default",
+    )
+    ap.add_argument(
+        "--model", default="resnet20", help="a conf/model/<name>.yaml (default resnet20)"
+    )
+    ap.add_argument("--parts", default="abc", help="which parts to run, e.g. 'ab'")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    ap.add_argument("--augment", action="store_true", help="random crop + flip in (a), both loops")
+    ap.add_argument("--images", type=int, help="images per model (overrides --size)")
+    ap.add_argument("--k", type=int, help="models in (b) (overrides --size)")
+    ap.add_argument("--epochs-c", type=int, help="epochs in (c) and (d) (overrides --size)")
+    ap.add_argument("--dataset", help="conf/dataset/<name> for (d); default cifar10, else digits")
+    ap.add_argument(
+        "--attacks",
+        help="comma-separated conf/attack names for (c) and (d) (default: every one)",
+    )
+    ap.add_argument("--defense", default="relaxloss", help="conf/defense name for (d)")
+    ap.add_argument(
+        "--compile",
+        default="false",
+        help="trainer.compile of our trainer in every part (false, true or a torch.compile "
+        "mode, e.g. reduce-overhead)",
+    )
+    ap.add_argument("--amp", choices=["bf16", "none"], help="trainer.amp in every part")
+    ap.add_argument("--seed", type=int, default=0, help="seed of (d)")
+    ap.add_argument(
+        "--stack", type=int, default=1, help="trainer.stack in (c): reference models side by side"
+    )
+    ap.add_argument(
+        "--settings",
+        metavar="JSON",
+        help="settings for (e), from `python -m mia_bench.repro.plan --write-settings` "
+        "(default: computed from every target, which takes a minute)",
+    )
+    ap.add_argument("--steps", type=int, default=50, help="timed batches per setting in (e)")
+    ap.add_argument(
+        "--record", metavar="DIR", help="also write the report to DIR/train-<date>-<device>.txt"
+    )
+    args = ap.parse_args(argv)
+    from mia_bench.experiment.run import resolve_device
+
+    device = resolve_device(args.device)
+    auto = "full" if device.type == "cuda" else "smoke"
+    size = dict(SIZES[args.size if args.size != "auto" else auto])
+    for key, value in [("n", args.images), ("k", args.k), ("epochs_c", args.epochs_c)]:
+        if value is not None:
+            size[key] = value
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    for line in header(device):
+        out(line)
+    notes: list[str] = []
+    mcfg = _model_cfg(args.model, notes)
+    out(f"model: {mcfg.name}; size: {size}")
+    for n_ in notes:
+        out(f"note: {n_}")
+    SPEED.clear()  # one run's settings, not those of an earlier main() in this process
+    SPEED["compile"] = compile_mode(args.compile) or False
+    if args.amp:
+        SPEED["amp"] = args.amp
+    out(f"speed settings: {SPEED}")
+    if "a" in args.parts:
+        part_a(mcfg, size["n"], device, args.augment, out)
+    if "b" in args.parts:
+        part_b(mcfg, size["n"], size["k"], device, out)
+    attacks = args.attacks.split(",") if args.attacks else None
+    if "c" in args.parts:
+        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, attacks, args.stack)
+    if "d" in args.parts:
+        dataset = args.dataset or (
+            "cifar10" if (CONF / "dataset" / "cifar10.yaml").exists() else "digits"
+        )
+        part_d(args.model, dataset, size["epochs_c"], device, out, attacks, args.defense, args.seed)
+    rates = None
+    if "e" in args.parts:
+        rates = part_e(args.settings, args.steps, device, device_name(device), out)
+    if args.record:
+        from mia_bench.io import atomic_write_text
+
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
+        # one file per run: date, device, parts, and the settings that change the figures
+        stem = f"{dt.date.today().isoformat()}-{device.type}-{slug}-{args.parts}"
+        if SPEED["compile"]:
+            stem += f"-{SPEED['compile']}"
+        if args.amp:
+            stem += f"-{args.amp}"
+        if "d" in args.parts:
+            stem += f"-{args.dataset or 'default'}-seed{args.seed}"
+        path = Path(args.record) / f"train-{stem}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        print(f"written to {path}")
+        if rates is not None:
+            rpath = Path(args.record) / f"rates-{stem}.json"
+            atomic_write_text(rpath, json.dumps(rates, indent=1) + "\n")
+            print(f"written to {rpath}")
+    return 0
