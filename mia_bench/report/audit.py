@@ -213,7 +213,7 @@ def make_audit_report(
 ) -> list[Path]:
     """Write the audit tables and plots for the runs (aggregate.Run) that audited canaries;
     nothing when none did."""
-    from mia_bench.report.cli import plots
+    from mia_bench.report import plots
 
     rows = [r for run in runs if (r := audit_row(run.path, run.row, run.results)) is not None]
     if not rows:

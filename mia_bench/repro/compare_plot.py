@@ -19,7 +19,7 @@ def paper_vs_ours(target: Target, pairs: list[Pair], path: Path) -> Path | None:
     if not pts:
         return None
     from mia_bench.io import atomic_write_bytes
-    from mia_bench.report.cli import plots
+    from mia_bench.report import plots
 
     fig = plots.plt.figure(figsize=(4.6, 4.4), layout="constrained")
     ax = fig.add_subplot()

@@ -7,7 +7,7 @@ from torch import nn
 
 from mia_bench.models.cnn import SmallCNN
 from mia_bench.models.mlp import MLP
-from mia_bench.signals.compute import per_sample_grad_norms
+from mia_bench.signals.gradnorms import per_sample_grad_norms
 from mia_bench.signals.gradnorms import per_sample_grad_norms as direct
 
 REL = 1e-4
