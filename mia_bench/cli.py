@@ -28,7 +28,8 @@ OmegaConf.register_new_resolver("mia_bench_help", lambda: help_text(CONF_DIR), r
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from mia_bench.experiment import run as pipeline  # heavy imports after Hydra has parsed --help etc.
+    # heavy imports after Hydra has parsed --help etc.
+    from mia_bench.experiment import run as pipeline
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN

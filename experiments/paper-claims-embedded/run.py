@@ -30,8 +30,8 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
-from mia_bench.experiment import run as pipeline  # noqa: E402
 from mia_bench.config import validate  # noqa: E402
+from mia_bench.experiment import run as pipeline  # noqa: E402
 from mia_bench.io import atomic_write_text  # noqa: E402
 
 SEEDS = [0, 1, 2]

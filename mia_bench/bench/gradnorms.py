@@ -24,8 +24,7 @@ from torch import nn
 
 from mia_bench.models.cnn import SmallCNN
 from mia_bench.models.mlp import MLP
-from mia_bench.signals.gradnorms import per_sample_grad_norms
-from mia_bench.signals.gradnorms import _vmap_norms
+from mia_bench.signals.gradnorms import _vmap_norms, per_sample_grad_norms
 
 
 def loop_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
