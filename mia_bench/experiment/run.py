@@ -63,7 +63,8 @@ from mia_bench.experiment.trained import TrainedModel, derive_seed
 from mia_bench.io import atomic_write_json, atomic_write_npz, atomic_write_text
 from mia_bench.metrics import attack_metrics, min_queries
 from mia_bench.models import Classifier, build_model, source_digest
-from mia_bench.signals.compute import PopulationView, Signals, answers, compute_signals
+from mia_bench.signals.compute import PopulationView, Signals, compute_signals
+from mia_bench.signals.logits import predict_logits
 from mia_bench.train.loop import train_model, trainer_identity
 from mia_bench.train.resume import Checkpointer
 
@@ -334,7 +335,7 @@ class Experiment:
     def logits(self, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
         """What the attacker sees: the model's logits on samples idx, after the defense's
         test-time change."""
-        return answers(
+        return predict_logits(
             tm.model,
             self.data.x[idx],
             preprocess=self.preprocess,

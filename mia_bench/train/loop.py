@@ -313,20 +313,3 @@ def train_model(
     log.seconds = time.perf_counter() - t0
     return log
 
-
-@torch.no_grad()
-def predict_logits(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    *,
-    preprocess: Preprocess,
-    device: torch.device,
-    batch_size: int = 4096,
-) -> torch.Tensor:
-    """Logits of the model in eval mode for every row of x, computed in large batches (CPU)."""
-    model.to(device).eval()
-    out = [
-        model(preprocess(x[i : i + batch_size].to(device))).float()
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(out).cpu() if out else torch.zeros(0)
