@@ -11,7 +11,8 @@ from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 from mia_bench.models.cnn import SmallCNN
-from mia_bench.train.loop import FastPath, make_optimizer, train_model
+from mia_bench.train.core import FastPath, compile_mode, make_optimizer
+from mia_bench.train.loop import train_model
 
 CPU = torch.device("cpu")
 TRAINER = OmegaConf.create(
@@ -95,8 +96,6 @@ def test_speed_keys_are_optional_in_a_trainer_config(cfg_factory):
 
 
 def test_compile_modes_of_the_config():
-    from mia_bench.train.loop import compile_mode
-
     assert [compile_mode(v) for v in (False, None, True)] == [None, None, "default"]
     assert compile_mode("reduce-overhead") == "reduce-overhead"
     with pytest.raises(ValueError, match="trainer.compile"):
