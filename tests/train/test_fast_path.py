@@ -102,8 +102,12 @@ def test_compile_modes_of_the_config():
         compile_mode("fast")
 
 
-def test_compile_mode_string_passes_validation(cfg_factory):
-    validate(cfg_factory(["trainer.compile=reduce-overhead"]))
+def test_compile_mode_string_passes_validation_and_reaches_the_trainer(cfg_factory):
+    cfg = cfg_factory(["trainer.compile=reduce-overhead"])
+    validate(cfg)  # a refusal raises ConfigError
+    # the mode the trainer compiles with (honoured on every device), not eager nor "default"
+    assert FastPath.from_cfg(cfg.trainer, CPU).compile == "reduce-overhead"
+    assert FastPath.from_cfg(cfg_factory().trainer, CPU).compile is None
 
 
 @pytest.mark.slow
