@@ -1,5 +1,6 @@
-"""Content-addressed store of trained models (and of attack outputs), shared by every run,
-sweep and launcher worker.
+"""Content-addressed store of trained models (and of anything else keyed by what made it, such
+as attack outputs: mia_bench.experiment.attacking), shared by every run, sweep and launcher
+worker.
 
 A model is keyed by the SHA-256 of everything that determines it (dataset and its parameters,
 the exact training indices, model, trainer recipe, defense, seed, role; not the device or the
@@ -19,16 +20,12 @@ import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from mia_bench.io import atomic_write_bytes, atomic_write_json, locked
-
-if TYPE_CHECKING:
-    from mia_bench.attacks.base import Attack
-    from mia_bench.signals.compute import Signals
 
 log = logging.getLogger(__name__)
 # Bump when training code changes in a way that changes results, to invalidate old entries.
@@ -150,50 +147,3 @@ class ModelCache:
                 else:
                     out.append((found[i][0], found[i][1], True))
         return out
-
-
-def _signal_arrays(s: Signals) -> dict[str, np.ndarray]:
-    extra = {f"extra.{k}": v for k, v in s.extra.items()}
-    if s.population is not None:  # the model's outputs on the reference population (LiRA, RMIA)
-        extra["population.index"] = s.population.index
-        extra["population.logits"] = s.population.logits
-    if s.public is not None:  # the model's signals on public non-members (quantile regression)
-        extra.update({f"public.{k}": v for k, v in _signal_arrays(s.public).items()})
-    return {"logits": s.logits, "labels": s.labels, "member": s.member, **extra}
-
-
-def _tensors(d: dict[str, Any], dtype: Any) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.asarray(v, dtype)) for k, v in d.items() if v is not None}
-
-
-def attack_outputs(
-    cache: ModelCache,
-    attack: Attack,
-    attack_cfg: dict[str, Any],
-    seed: int,
-    shadow: list[Signals],
-    target: Signals,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
-    """(scores, member decisions, cache_hit) of one attack fitted on `shadow` and applied to
-    `target`. Keyed by the attack's config, the run seed and the exact signals that
-    fit/score/predict receive, so that a repeated sweep refits no attack model (the NN attack
-    alone costs more than loading the cached target and shadows). An attack that reads
-    anything else must add it to this key."""
-    spec = {
-        "attack": attack_cfg,
-        "seed": seed,
-        "shadow": [arrays_digest(_signal_arrays(s)) for s in shadow],
-        "target": arrays_digest(_signal_arrays(target)),
-    }
-    inputs = attack.cache_inputs()
-    if inputs:  # e.g. the reference models' outputs that LiRA / RMIA were given
-        spec["inputs"] = arrays_digest(inputs)
-
-    def make() -> tuple[dict[str, Any], dict[str, Any]]:
-        attack.fit(shadow)
-        sc, pred = attack.score(target), attack.predict(target)
-        return {"score": _tensors(sc, np.float64), "pred": _tensors(pred, bool)}, {}
-
-    state, _, hit = cache.get_or_make(spec, make)
-    arrays = {part: {k: v.numpy() for k, v in state[part].items()} for part in ("score", "pred")}
-    return arrays["score"], arrays["pred"], hit

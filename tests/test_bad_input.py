@@ -78,7 +78,7 @@ def cli_run(tmp_path, monkeypatch, capsys):
     def tripwire(*args, **kwargs):
         raise AssertionError("a model was trained before the bad setting was refused")
 
-    monkeypatch.setattr(pipeline, "train_model", tripwire)
+    monkeypatch.setattr("mia_bench.experiment.models.train_model", tripwire)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.setenv("MIA_BENCH_CACHE", str(tmp_path / "cache"))
 
@@ -162,7 +162,7 @@ def test_full_disk_is_one_line_naming_the_folder(folder, key, cli_run, tmp_path,
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
-    monkeypatch.setattr(pipeline, "train_model", _untrained)
+    monkeypatch.setattr("mia_bench.experiment.models.train_model", _untrained)
     monkeypatch.setattr("mia_bench.io.os.replace", replace)
     code, err = cli_run([*TINY, f"hydra.run.dir={tmp_path / 'run'}"])
     monkeypatch.setattr("mia_bench.io.os.replace", real_replace)

@@ -52,7 +52,8 @@ from mia_bench.bench.reference_loop import reference_epoch
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model
-from mia_bench.train.loop import compile_mode, train_model
+from mia_bench.train.core import compile_mode
+from mia_bench.train.loop import train_model
 from mia_bench.train.stacked import train_stacked
 
 SIZES = {

@@ -24,7 +24,7 @@ from torch import nn
 
 from mia_bench.models.cnn import SmallCNN
 from mia_bench.models.mlp import MLP
-from mia_bench.signals.gradnorms import _vmap_norms, per_sample_grad_norms
+from mia_bench.signals.gradnorms import per_sample_grad_norms, vmap_param_norms
 
 
 def loop_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -43,7 +43,7 @@ def loop_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
 
 def vmap_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     model.eval()
-    l1, sq = _vmap_norms(model, x, y, [p for p in model.parameters() if p.requires_grad])
+    l1, sq = vmap_param_norms(model, x, y, [p for p in model.parameters() if p.requires_grad])
     return {"l1": l1, "l2": sq.sqrt()}
 
 

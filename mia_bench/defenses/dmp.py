@@ -63,7 +63,7 @@ class DMP(Defense):
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data
     ) -> TrainingParts:
-        from mia_bench.train.loop import predict_logits
+        from mia_bench.signals.logits import predict_logits
 
         ctx = self.attached_context("its teacher and reference data")
         teacher = ctx.teacher(NO_DEFENSE)

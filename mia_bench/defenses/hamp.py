@@ -134,7 +134,7 @@ class HAMP(Defense):
         """Answer `pool_size` random inputs once; their outputs replace the queries'."""
         if not self.modify_output:
             return
-        from mia_bench.train.loop import predict_logits
+        from mia_bench.signals.logits import predict_logits
 
         ctx = ctx or self.attached_context("the random inputs of its output modification")
         gen = torch.Generator().manual_seed(ctx.seed)

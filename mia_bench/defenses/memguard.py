@@ -210,7 +210,7 @@ class MemGuard(NoDefense):
 
     def after_training(self, model: nn.Module, ctx: DefenseContext | None) -> None:
         """Fit the surrogate on members (training set) vs an equal-size reference sample."""
-        from mia_bench.train.loop import predict_logits
+        from mia_bench.signals.logits import predict_logits
 
         if ctx is None:
             raise RuntimeError(

@@ -68,7 +68,7 @@ class SELENA(Defense):
 
     def setup(self, model, optimizer, train_data) -> TrainingParts:
         """Train (or load) the K sub-models, compute the soft labels, hand them to the trainer."""
-        from mia_bench.train.loop import predict_logits
+        from mia_bench.signals.logits import predict_logits
 
         ctx = self.attached_context("its Split-AI sub-models")
         x, _ = train_data

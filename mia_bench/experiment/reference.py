@@ -1,23 +1,25 @@
-"""Reference models for LiRA / RMIA: trained once per run on random halves of the population
-(mia_bench/data/population.py), through the pipeline's cached training path, and shared by
-every attack that needs them."""
+"""Step 3b of a run: the reference models of LiRA / RMIA, trained once per run on random halves
+of the population (mia_bench/data/population.py) through the cached training path
+(`Models.train_many`), and their outputs, which the run hands to every attack that reads them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+from omegaconf import DictConfig
 
 from mia_bench.attacks.base import Attack
+from mia_bench.audit.canaries import Canaries
 from mia_bench.data.population import lira_keep_matrix, nested_keep_matrix, population_indices
+from mia_bench.data.splits import Split
 from mia_bench.errors import ConfigError
+from mia_bench.experiment.context import RunContext
+from mia_bench.experiment.models import Models
 from mia_bench.experiment.trained import TrainedModel, derive_seed
 from mia_bench.io import atomic_write_npz
 from mia_bench.signals.compute import PopulationView, ReferenceSignals, Signals
-
-if TYPE_CHECKING:
-    from mia_bench.experiment.run import Experiment
+from mia_bench.signals.logits import predict_logits
 
 
 def _agreed(users: list[Attack], attr: str) -> set:
@@ -52,53 +54,53 @@ def reference_design(attacks: list[Attack]) -> str:
 class ReferenceModels:
     """Population, keep-matrix and trained reference models of one experiment."""
 
-    def __init__(self, exp: Experiment, num_models: int) -> None:
-
-        self.exp = exp
-        self.population = population_indices(exp.split)
+    def __init__(
+        self,
+        split: Split,
+        attacks: list[Attack],
+        seed: int,
+        canaries: Canaries | None,
+        num_models: int,
+    ) -> None:
+        self.population = population_indices(split)
         make_keep = (
-            nested_keep_matrix if reference_design(exp.attacks) == "nested" else lira_keep_matrix
+            nested_keep_matrix if reference_design(attacks) == "nested" else lira_keep_matrix
         )
-        self.keep = make_keep(len(self.population), num_models, derive_seed(exp.cfg.seed, "keep"))
+        self.keep = make_keep(len(self.population), num_models, derive_seed(seed, "keep"))
         # Canaries (audit=canaries) join the population; model i is IN for the canaries of
         # its own keep row, half of the models per canary (mia_bench/audit/canaries.py).
         self.canary = np.zeros(len(self.population), bool)
-        if exp.canaries is not None:
-            can = exp.canaries
-            rows = can.reference_rows(num_models)
-            pop = np.r_[self.population, can.index]
+        if canaries is not None:
+            rows = canaries.reference_rows(num_models)
+            pop = np.r_[self.population, canaries.index]
             order = np.argsort(pop, kind="stable")
             self.population = pop[order]
             self.keep = np.c_[self.keep, rows][:, order]
-            self.canary = np.r_[self.canary, np.ones(len(can.index), bool)][order]
+            self.canary = np.r_[self.canary, np.ones(len(canaries.index), bool)][order]
         self.models: list[TrainedModel] = []
-        self.signals: ReferenceSignals | None = None
 
-    def train(self) -> ReferenceSignals:
-        """Train (or load from the cache) every reference model, with the shadows' defense,
-        then `collect` their outputs. With `trainer.stack` > 1 they train that many at a time
-        side by side (every model has a training set of the same size)."""
-        exp, pop = self.exp, self.population
-        usual = ~self.canary  # canaries are added per model by `Experiment.fit_indices`
+    def train(self, models: Models, defense_cfg: DictConfig) -> None:
+        """Train (or load from the cache) every reference model with `defense_cfg` (the
+        shadows'). With `trainer.stack` > 1 they train that many at a time side by side (every
+        model has a training set of the same size)."""
+        pop = self.population
+        usual = ~self.canary  # canaries are added per model by `RunContext.fit_indices`
         jobs = [
             (f"reference{i}", pop[keep & usual], pop[~keep & usual])
             for i, keep in enumerate(self.keep)
         ]
-        self.models = exp.train_many(jobs, exp.shadow_defense_cfg)
-        return self.collect()
+        self.models = models.train_many(jobs, defense_cfg)
 
-    def collect(self) -> ReferenceSignals:
-        """Outputs of the reference models as their weights are now, handed to every attack
-        that reads them (called again when checkpoints swap in earlier weights)."""
-        exp, pop = self.exp, self.population
-        logits = [exp.logits(tm, pop) for tm in self.models]
-        self.signals = ReferenceSignals.from_logits(logits, exp.data.y[pop].numpy(), self.keep)
-        for attack in exp.attacks:
-            if "reference" in attack.needs:
-                attack.set_reference(self.signals)
-        return self.signals
+    def collect(self, ctx: RunContext) -> ReferenceSignals:
+        """Outputs of the reference models as their weights are now (called again when
+        checkpoints swap in earlier weights), for the attacks that read them."""
+        pop = self.population
+        logits = [_logits(ctx, tm, pop) for tm in self.models]
+        return ReferenceSignals.from_logits(logits, ctx.data.y[pop].numpy(), self.keep)
 
-    def attach(self, tm: TrainedModel, sig: Signals, idx: np.ndarray | None = None) -> None:
+    def attach(
+        self, ctx: RunContext, tm: TrainedModel, sig: Signals, idx: np.ndarray | None = None
+    ) -> None:
         """Give `sig` (the queries of audited model `tm`: its train + test sets unless `idx`
         says which) its view of the population."""
         if idx is None:
@@ -107,7 +109,7 @@ class ReferenceModels:
         inside = pos < len(self.population)
         if not inside.all() or np.any(self.population[pos] != idx):
             raise ValueError(f"{tm.role}: some queries are not in the reference population")
-        sig.population = PopulationView(index=pos, logits=self.exp.logits(tm, self.population))
+        sig.population = PopulationView(index=pos, logits=_logits(ctx, tm, self.population))
 
     def save(self, path: str | Path) -> None:
         atomic_write_npz(path, population=self.population, keep=self.keep, **self._canary_mask())
@@ -115,3 +117,15 @@ class ReferenceModels:
     def _canary_mask(self) -> dict[str, np.ndarray]:
         # reference.npz as before when no canaries run
         return {"canary": self.canary} if self.canary.any() else {}
+
+
+def _logits(ctx: RunContext, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
+    """What the attacker sees of model `tm` on the run's samples `idx`."""
+    return predict_logits(
+        tm.model,
+        ctx.data.x[idx],
+        preprocess=ctx.preprocess,
+        device=ctx.device,
+        postprocess=tm.defense.postprocess,
+        batch_size=ctx.eval_batch_size,
+    ).numpy()

@@ -1,5 +1,5 @@
-"""A trained model as every stage hands it on (the pipeline, the stacked trainer, the reference
-models), and the seed each model role trains with."""
+"""A trained model as every step of a run hands it on (models, reference models, signals,
+snapshots, results), and the seed each model role trains with."""
 
 from __future__ import annotations
 

@@ -15,14 +15,13 @@ import torch
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.signals.gradnorms import per_sample_grad_norms
-from mia_bench.train.loop import predict_logits
+from mia_bench.signals.logits import predict_logits
 
 __all__ = [
     "GRAD_SIGNALS",
     "PopulationView",
     "ReferenceSignals",
     "Signals",
-    "answers",
     "compute_signals",
     "label_correctness",
     "per_sample_grad_norms",
@@ -145,24 +144,6 @@ class Signals:
         )
 
 
-def answers(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    *,
-    preprocess: Preprocess,
-    device: torch.device,
-    postprocess=None,
-    batch_size: int = 4096,
-) -> torch.Tensor:
-    """What the attacker sees: the model's logits (eval mode) on x, after the defense's
-    test-time change `postprocess`; float32 on the CPU."""
-    logits = predict_logits(model, x, preprocess=preprocess, device=device, batch_size=batch_size)
-    if postprocess is not None:
-        with torch.no_grad():
-            logits = postprocess(logits.to(device)).float().cpu()
-    return logits
-
-
 def label_correctness(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -179,7 +160,7 @@ def label_correctness(
     al. 2021)."""
     yy = y.cpu().numpy()
     cols = [
-        answers(
+        predict_logits(
             model,
             view(x),
             preprocess=preprocess,
@@ -212,7 +193,7 @@ def compute_signals(
     plus the gradient norms named in `needs` (see GRAD_SIGNALS), of the model's own loss, and
     for each `views` entry the label correctness on those augmented queries
     (`label_correctness`), stored in `extra` under its key."""
-    logits = answers(
+    logits = predict_logits(
         model,
         x,
         preprocess=preprocess,

@@ -15,9 +15,10 @@ rule updates in place per model, so eval-mode models are correct afterwards.
 Defenses: the loss of every model is computed by its own defense instance on its slice of the
 stacked logits/features, so any loss of (logits, targets, epoch, features) works, including
 data-dependent branches and defenses with their own parameters and optimisers (CRL's class
-centers, stepped by `extra_optimizers`). A defense that overrides any other training hook
-(`setup`, e.g. DP-SGD's privacy engine, which needs the real model and optimiser) is trained one
-model after another with `train_model`, as are models whose training sets differ in size.
+centers, stepped by `extra_optimizers`). A defense for which `trains_alone` gives a reason
+(any other training hook, e.g. DP-SGD's `setup` with its privacy engine, which needs the real
+model and optimiser; snapshots; batch inputs) is trained one model after another with
+`train_model`, as are models whose training sets differ in size.
 `trainer.compile` is ignored here. Dropout draws different masks than in sequential training.
 """
 
@@ -25,21 +26,26 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
-import sys
 import time
 
 import torch
 from omegaconf import DictConfig
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
-from mia_bench.errors import DivergenceError
-from mia_bench.experiment.trained import TrainedModel
-from mia_bench.train.loop import FastPath, TrainLog, make_optimizer, make_scheduler, train_model
+from mia_bench.train.core import (
+    FastPath,
+    TrainLog,
+    end_epoch,
+    epoch_bar,
+    make_optimizer,
+    make_scheduler,
+    optimiser_step,
+    seeded_generators,
+)
+from mia_bench.train.loop import train_model
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,23 @@ log = logging.getLogger(__name__)
 STACKABLE_HOOKS = frozenset(
     {"loss", "describe", "postprocess", "wrap_model", "extra_optimizers", "forward", "extra_repr"}
 )
+
+
+def trains_alone(defense: Defense) -> str | None:
+    """Why models of this defense must be trained one by one by `train_model`, never stacked
+    (None when they can be): its snapshots (early stopping), batch inputs (distillation) and
+    every training hook but the loss (`setup`: teachers, Opacus; `after_training`: MemGuard)
+    live only in that loop. The one test of it, used by the experiment before it groups
+    models and by `train_stacked` itself."""
+    if defense.snapshot_epochs:
+        return f"defense {defense.name} keeps weight snapshots"
+    if defense.needs_inputs:
+        return f"defense {defense.name} reads the batch inputs"
+    for name, attr in vars(Defense).items():
+        if callable(attr) and not name.startswith("__") and name not in STACKABLE_HOOKS:
+            if getattr(type(defense), name) is not attr:
+                return f"defense {defense.name} overrides the training hook {name}"
+    return None
 
 
 def unstackable_reason(
@@ -66,10 +89,9 @@ def unstackable_reason(
     ):
         return "different architectures"
     for d in defenses:
-        for name, attr in vars(Defense).items():
-            if callable(attr) and not name.startswith("__") and name not in STACKABLE_HOOKS:
-                if getattr(type(d), name) is not attr:
-                    return f"defense {d.name} overrides the training hook {name}"
+        reason = trains_alone(d)
+        if reason is not None:
+            return reason
     return None
 
 
@@ -158,20 +180,14 @@ def train_stacked(
     forward = vmap(one_model, randomness="different")
     opt = make_optimizer(list(params.values()), cfg, device)
     sched = make_scheduler(opt, cfg)
-    extra = [o for d in defenses for o in d.extra_optimizers()]
-    gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
-    aug_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    optimizers = [opt, *(o for d in defenses for o in d.extra_optimizers())]
+    gens, aug_gens = zip(*(seeded_generators(s, device) for s in seeds))
     xs = [x.to(device) for x, _ in datasets]
     ys = [y.to(device) for _, y in datasets]
     n, bs = len(ys[0]), int(cfg.batch_size)
     logs = [TrainLog() for _ in models]
-    bar = tqdm(
-        range(cfg.epochs),
-        desc=f"{desc} x{k}",
-        disable=not (progress and sys.stderr.isatty()),
-        leave=False,
-        dynamic_ncols=True,
-    )
+    names = [f"{desc}[{j}]" for j in range(k)]
+    bar = epoch_bar(range(cfg.epochs), f"{desc} x{k}", progress)
     for epoch in bar:
         perms = [torch.randperm(n, generator=g).to(device) for g in gens]
         total = torch.zeros(k, device=device)
@@ -195,24 +211,10 @@ def train_stacked(
                         for j, d in enumerate(defenses)
                     ]
                 )
-            opt.zero_grad(set_to_none=True)
-            for o in extra:
-                o.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            opt.step()
-            for o in extra:
-                o.step()
+            optimiser_step(losses.sum(), optimizers)
             total += losses.detach().float() * len(yb[0])
-        sched.step()
         means = (total / n).tolist()  # one host sync per epoch
-        for j, mean_loss in enumerate(means):
-            if not math.isfinite(mean_loss):
-                raise DivergenceError(
-                    f"{desc}[{j}]: loss is {mean_loss} at epoch {epoch} with defense "
-                    f"{defenses[j].describe()}; lower trainer.lr or change the defense's parameters"
-                )
-            logs[j].epoch_loss.append(mean_loss)
-        bar.set_postfix(loss=f"{sum(means) / k:.4f}")
+        end_epoch(sched, epoch, means, names, defenses, logs, bar)
     bar.close()
     _unstack(models, params, buffers)
     seconds = time.perf_counter() - t0
@@ -230,43 +232,3 @@ def _unstack(models: list[nn.Module], params: dict, buffers: dict) -> None:
         for name, t in [*m.named_parameters(), *m.named_buffers()]:
             src = params.get(f"m.{name}", buffers.get(f"m.{name}"))
             t.copy_(src[j])
-
-
-def train_group(exp, jobs: list[tuple[str, object, object]], defense_cfg: DictConfig) -> list:
-    """The pipeline's models (role, train_idx, test_idx) of one group, from the cache where an
-    identical model was trained before (alone or stacked: the key is the same), the rest
-    trained together by `train_stacked`. `exp` is a prepared `pipeline.Experiment`; returns its
-    `TrainedModel`s, each with an even share of the group's seconds."""
-    data = exp.data
-    built = [exp._build(role, defense_cfg, tr) for role, tr, _ in jobs]
-
-    def make_many(todo: list[int]) -> list[tuple[dict, dict]]:
-        logs = train_stacked(
-            [built[i][1] for i in todo],
-            [built[i][2] for i in todo],
-            [(data.x[jobs[i][1]], data.y[jobs[i][1]]) for i in todo],
-            exp.cfg.trainer,
-            seeds=[built[i][0] for i in todo],
-            preprocess=exp.preprocess,
-            device=exp.device,
-            desc="+".join(jobs[i][0] for i in todo),
-            progress=exp.progress,
-        )
-        return [
-            (
-                {"model": built[i][1].state_dict(), "defense": built[i][2].state_dict()},
-                {"seconds": lg.seconds, "epoch_loss": lg.epoch_loss, "group_size": len(todo)},
-            )
-            for i, lg in zip(todo, logs)
-        ]
-
-    t0 = time.perf_counter()
-    got = exp.cache.get_or_make_many([b[3] for b in built], make_many)
-    share = (time.perf_counter() - t0) / len(jobs)
-    out = []
-    for (role, tr, te), (_, model, defense, _), (state, meta, hit) in zip(jobs, built, got):
-        exp.finish(model, defense, state, hit)
-        out.append(
-            TrainedModel(role, model, defense, tr, te, hit, share, meta.get("epoch_loss", []))
-        )
-    return out

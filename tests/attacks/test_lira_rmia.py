@@ -199,7 +199,8 @@ def test_bad_parameters_name_the_key(cls, kw, key):
 
 
 def test_attack_cache_key_covers_reference_signals_and_population(tmp_path):
-    from mia_bench.cache import ModelCache, attack_outputs
+    from mia_bench.cache import ModelCache
+    from mia_bench.experiment.attacking import attack_outputs
 
     cache = ModelCache(tmp_path, kind="attacks")
     ref, rng = _reference()

@@ -119,7 +119,9 @@ def test_a_split_without_public_data_is_refused_before_training(cfg_factory, tmp
     cfg = cfg_factory(["attack=[quantile]", "split=ccl"])
     exp = pipeline.Experiment(cfg, tmp_path / "run")
     trained = []
-    monkeypatch.setattr(pipeline, "train_model", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(
+        "mia_bench.experiment.models.train_model", lambda *a, **k: trained.append(1)
+    )
     with pytest.raises(ConfigError) as err:
         exp.prepare()
     assert err.value.key == "split" and "quantile" in err.value.message and not trained

@@ -53,7 +53,9 @@ def test_prepare_refuses_bad_values(cfg_factory, tmp_path, monkeypatch, override
     cfg = cfg_factory([o if "nosuchkey" not in o else "+" + o for o in overrides])
     exp = pipeline.Experiment(cfg, tmp_path / "run")
     trained = []
-    monkeypatch.setattr(pipeline, "train_model", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(
+        "mia_bench.experiment.models.train_model", lambda *a, **k: trained.append(1)
+    )
     with pytest.raises(ConfigError) as err:
         exp.prepare()
     assert err.value.key == key and not trained

@@ -14,6 +14,7 @@ from mia_bench.config import validate
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 from mia_bench.experiment import run as pipeline
+from mia_bench.experiment.models import Models
 
 ALL = "attack=[loss,confidence,entropy,m_entropy,nn,grad_x,grad_w,lira,rmia]"
 RESULTS = {
@@ -147,13 +148,13 @@ def test_reference_models_follow_the_shadow_defense(
     )
     cfg.defense = {"name": "half_ce", "_target_": f"{__name__}.HalfCE"}
     seen = {}
-    real = pipeline.Experiment.train
+    real = Models.train
 
     def spy(self, role, defense_cfg, train_idx, test_idx):
         seen[role] = defense_cfg.name
         return real(self, role, defense_cfg, train_idx, test_idx)
 
-    monkeypatch.setattr(pipeline.Experiment, "train", spy)
+    monkeypatch.setattr(Models, "train", spy)
     _run(cfg, tmp_path / "r")
     assert seen["target"] == "half_ce"
     assert seen["reference0"] == seen["reference1"] == seen["shadow0"] == expected

@@ -19,6 +19,7 @@ from mia_bench.cache import ModelCache
 from mia_bench.config import validate
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import DivergenceError
+from mia_bench.experiment import models
 from mia_bench.experiment import run as pipeline
 
 
@@ -158,7 +159,7 @@ def test_bad_input_is_refused_before_training(cfg_factory, tmp_path, override, k
         raise AssertionError("training started despite bad input")
 
     monkeypatch.setattr(training, "train_model", no_training)
-    monkeypatch.setattr(pipeline, "train_model", no_training)
+    monkeypatch.setattr(models, "train_model", no_training)
     cfg = cfg_factory(override.split())
     with pytest.raises(ConfigError) as err:
         _run(cfg, tmp_path / "r")

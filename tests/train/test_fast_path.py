@@ -11,7 +11,8 @@ from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 from mia_bench.models.cnn import SmallCNN
-from mia_bench.train.loop import FastPath, make_optimizer, train_model
+from mia_bench.train.core import FastPath, compile_mode, make_optimizer
+from mia_bench.train.loop import train_model
 
 CPU = torch.device("cpu")
 TRAINER = OmegaConf.create(
@@ -95,16 +96,18 @@ def test_speed_keys_are_optional_in_a_trainer_config(cfg_factory):
 
 
 def test_compile_modes_of_the_config():
-    from mia_bench.train.loop import compile_mode
-
     assert [compile_mode(v) for v in (False, None, True)] == [None, None, "default"]
     assert compile_mode("reduce-overhead") == "reduce-overhead"
     with pytest.raises(ValueError, match="trainer.compile"):
         compile_mode("fast")
 
 
-def test_compile_mode_string_passes_validation(cfg_factory):
-    validate(cfg_factory(["trainer.compile=reduce-overhead"]))
+def test_compile_mode_string_passes_validation_and_reaches_the_trainer(cfg_factory):
+    cfg = cfg_factory(["trainer.compile=reduce-overhead"])
+    validate(cfg)  # a refusal raises ConfigError
+    # the mode the trainer compiles with (honoured on every device), not eager nor "default"
+    assert FastPath.from_cfg(cfg.trainer, CPU).compile == "reduce-overhead"
+    assert FastPath.from_cfg(cfg_factory().trainer, CPU).compile is None
 
 
 @pytest.mark.slow

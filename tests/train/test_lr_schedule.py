@@ -12,7 +12,8 @@ from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 from mia_bench.models.mlp import MLP
-from mia_bench.train.loop import make_scheduler, train_model, trainer_identity
+from mia_bench.train.core import make_scheduler
+from mia_bench.train.loop import train_model, trainer_identity
 from mia_bench.train.stacked import train_stacked
 
 # A one-epoch warm-up, then two ranges: 0.01 | 0.1 0.1 | 0.02 0.02 0.02.

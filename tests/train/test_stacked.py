@@ -11,11 +11,14 @@ from omegaconf import OmegaConf
 
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.base import Defense
+from mia_bench.defenses.distillation import SelfDistillation
+from mia_bench.defenses.early_stopping import EarlyStopping
+from mia_bench.defenses.memguard import MemGuard
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models.cnn import SmallCNN
 from mia_bench.models.mlp import MLP
 from mia_bench.train.loop import train_model
-from mia_bench.train.stacked import train_stacked, unstackable_reason
+from mia_bench.train.stacked import train_stacked, trains_alone, unstackable_reason
 
 CPU = torch.device("cpu")
 # Milestone inside the run, momentum and weight decay on: every part of the update is used.
@@ -157,6 +160,12 @@ def test_unstackable_reasons():
     assert "sizes" in unstackable_reason([mlp, mlp], [d, d], [_tabular(0), _tabular(1, n=40)])
     assert "architectures" in unstackable_reason([mlp, MLP((10,), 4, hidden=(8,))], [d, d], same)
     assert "setup" in unstackable_reason([mlp, mlp], [SetupDefense(4, 16)] * 2, same)
+    # the one stacking predicate: also what the experiment asks before it groups models
+    assert trains_alone(d) is None
+    assert "setup" in trains_alone(SetupDefense(4, 16))
+    assert "snapshots" in unstackable_reason([mlp, mlp], [EarlyStopping(4, 16, [1])] * 2, same)
+    assert "inputs" in trains_alone(SelfDistillation(4, 16))
+    assert "after_training" in trains_alone(MemGuard(4, 16))
 
 
 @pytest.mark.gpu
