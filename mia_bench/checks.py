@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeVar
 
 from mia_bench.errors import ConfigError
+
+T = TypeVar("T")
 
 
 def setting(cfg: Mapping[str, Any], dotted: str, where: str = "") -> Any:
@@ -66,11 +68,11 @@ def optional_integer(key: str, value: object, *, lo: int | None = None) -> int |
     return None if value is None else integer(key, value, lo=lo)
 
 
-def choice(key: str, value: object, options: Sequence[str]) -> str:
+def choice(key: str, value: T, options: Sequence[T]) -> T:
     """`value` when it is one of `options`."""
     if value not in options:
         raise ConfigError(key, f"choose one of {list(options)}, got {value!r}")
-    return str(value)
+    return value
 
 
 def flag(key: str, value: object) -> bool:

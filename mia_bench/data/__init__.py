@@ -19,7 +19,7 @@ from mia_bench.data.tensor_cache import tensor_digest
 from mia_bench.errors import ConfigError
 
 # Keys every dataset YAML may hold that are not arguments of its loader.
-_META_KEYS = ("name", "kind", "augment")
+META_KEYS = ("name", "kind", "augment")
 # Keys that say where the data is or how it is obtained, not what it is: the model cache keys
 # a model by the data's content digest instead (the same files in another folder are a hit).
 LOCATION_KEYS = ("path", "root", "system_dir", "download", "verify")
@@ -31,7 +31,7 @@ def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) ->
     data = instantiate(
         "dataset",
         cfg_dataset,
-        skip=_META_KEYS,
+        skip=META_KEYS,
         offered={"data_dir": data_dir},
     )
     if not isinstance(data, TensorData):
@@ -57,4 +57,4 @@ def content_key(cfg_dataset: DictConfig | dict, data: TensorData) -> dict[str, A
     return out
 
 
-__all__ = ["LOCATION_KEYS", "TensorData", "content_key", "load_dataset"]
+__all__ = ["LOCATION_KEYS", "META_KEYS", "TensorData", "content_key", "load_dataset"]
