@@ -42,7 +42,7 @@ def main(cfg: DictConfig) -> float | None:
     clear_error(out)
     try:
         validate(cfg)
-        if cfg.get("cpu_threads") is not None:
+        if cfg.cpu_threads is not None:
             import torch
 
             torch.set_num_threads(int(cfg.cpu_threads))

@@ -4,12 +4,13 @@ name the key to change. Run before any data is loaded or any model trained."""
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Callable
 from numbers import Integral, Real
+from typing import Any
 
 from omegaconf import DictConfig
 
+from mia_bench import checks
 from mia_bench.errors import ConfigError
 
 # trainer.compile values: false (eager), true (= "default") or a torch.compile mode.
@@ -26,59 +27,15 @@ MAX_EPOCHS = 100_000
 LARGE_LR = 10.0
 
 
-def _int(cfg: DictConfig, key: str, lo: int | None = None, hi: int | None = None) -> int:
-    v = cfg_get(cfg, key)
-    if isinstance(v, bool) or not isinstance(v, Integral):
-        raise ConfigError(key, f"must be an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise ConfigError(key, f"must be >= {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ConfigError(key, f"must be <= {hi}, got {v}")
-    return int(v)
-
-
-def _real(
-    cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, lo_open=False
-) -> float:
-    v = cfg_get(cfg, key)
-    if isinstance(v, bool) or not isinstance(v, Real):
-        raise ConfigError(key, f"must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ConfigError(key, f"must be a finite number, got {v}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ConfigError(key, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ConfigError(key, f"must be <= {hi}, got {v}")
-    return float(v)
-
-
-def _choice(cfg: DictConfig, key: str, options: Sequence[str]) -> str:
-    v = cfg_get(cfg, key)
-    if v not in options:
-        raise ConfigError(key, f"choose one of {list(options)}, got {v!r}")
-    return v
-
-
-def _bool(cfg: DictConfig, key: str) -> bool:
-    v = cfg_get(cfg, key)
-    if not isinstance(v, bool):
-        raise ConfigError(key, f"must be true or false, got {v!r}")
-    return v
-
-
-def cfg_get(cfg: DictConfig, dotted: str):
-    node = cfg
-    for part in dotted.split("."):
-        if node is None or part not in node:
-            raise ConfigError(dotted, "is missing from the config")
-        node = node[part]
-    return node
-
-
 def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first bad setting."""
-    _int(cfg, "seed", 0, MAX_SEED)
-    device = cfg_get(cfg, "device")
+    """Raise ConfigError for the first bad setting. Every key read here is defined in conf/
+    (a missing one is refused, not defaulted)."""
+
+    def get(key: str):
+        return checks.setting(cfg, key)
+
+    checks.integer("seed", get("seed"), lo=0, hi=MAX_SEED)
+    device = get("device")
     if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
         raise ConfigError("device", f"use auto, cpu, cuda or cuda:N, got {device!r}")
     if device.startswith("cuda"):
@@ -88,37 +45,33 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(
                 "device", f"{device} requested but CUDA is not available; use device=auto"
             )
-    _int(cfg, "trainer.epochs", 1, MAX_EPOCHS)
-    _int(cfg, "trainer.batch_size", 1)
-    _int(cfg, "trainer.eval_batch_size", 1)
-    lr = _real(cfg, "trainer.lr", 0.0, lo_open=True)
+    epochs = checks.integer("trainer.epochs", get("trainer.epochs"), lo=1, hi=MAX_EPOCHS)
+    checks.integer("trainer.batch_size", get("trainer.batch_size"), lo=1)
+    checks.integer("trainer.eval_batch_size", get("trainer.eval_batch_size"), lo=1)
+    lr = checks.number("trainer.lr", get("trainer.lr"), lo=0.0, lo_open=True)
     if lr > LARGE_LR:
         log.warning(
             "trainer.lr=%g is far above the papers' SGD rates (0.01-0.1); expect the run to "
             "diverge or to learn nothing",
             lr,
         )
-    _real(cfg, "trainer.momentum", 0.0, 1.0)
-    _real(cfg, "trainer.weight_decay", 0.0)
-    _real(cfg, "trainer.gamma", 0.0, lo_open=True)
-    milestones = cfg_get(cfg, "trainer.milestones")
+    checks.number("trainer.momentum", get("trainer.momentum"), lo=0.0, hi=1.0)
+    checks.number("trainer.weight_decay", get("trainer.weight_decay"), lo=0.0)
+    checks.number("trainer.gamma", get("trainer.gamma"), lo=0.0, lo_open=True)
+    milestones = get("trainer.milestones")
     if not all(isinstance(m, Integral) and not isinstance(m, bool) and m > 0 for m in milestones):
         raise ConfigError(
             "trainer.milestones", f"must be a list of positive epochs, got {list(milestones)}"
         )
-    lr_schedule(cfg_get(cfg, "trainer").get("lr_schedule"), _int(cfg, "trainer.epochs", 1))
-    _validate_speed(cfg)
-    if cfg.get("cpu_threads") is not None:
-        _int(cfg, "cpu_threads", 1)
-    if "checkpoint_every" in cfg.trainer:
-        _int(cfg, "trainer.checkpoint_every", 0)
-    _choice(cfg, "shadow.defense", ["same", "none"])
-    _int(cfg, "shadow.count", 1)
-    if not cfg.get("attack"):
+    lr_schedule(get("trainer.lr_schedule"), epochs)
+    _validate_speed(get)
+    checks.optional_integer("cpu_threads", get("cpu_threads"), lo=1)
+    checks.integer("trainer.checkpoint_every", get("trainer.checkpoint_every"), lo=0)
+    checks.choice("shadow.defense", get("shadow.defense"), ["same", "none"])
+    checks.integer("shadow.count", get("shadow.count"), lo=1)
+    if not get("attack"):
         raise ConfigError("attack", "select at least one attack, e.g. attack=[loss,nn]")
-    max_samples = cfg.split.get("max_samples")
-    if max_samples is not None:
-        _int(cfg, "split.max_samples", 10)
+    checks.optional_integer("split.max_samples", get("split.max_samples"), lo=10)
 
 
 def lr_schedule(value: object, epochs: int) -> list[tuple[int, int, float]] | None:
@@ -163,20 +116,15 @@ def lr_schedule(value: object, epochs: int) -> list[tuple[int, int, float]] | No
     return pieces
 
 
-def _validate_speed(cfg: DictConfig) -> None:
-    """The trainer's speed keys; optional, so trainer configs written before them still load."""
-    trainer = cfg_get(cfg, "trainer")
-    if "amp" in trainer:
-        _choice(cfg, "trainer.amp", ["bf16", "none"])
+def _validate_speed(get: Callable[[str], Any]) -> None:
+    """The trainer's speed keys (conf/trainer/default.yaml)."""
+    checks.choice("trainer.amp", get("trainer.amp"), ["bf16", "none"])
     for key in ("channels_last", "cudnn_benchmark"):
-        if key in trainer:
-            _bool(cfg, f"trainer.{key}")
-    if "compile" in trainer and not isinstance(trainer.compile, bool):
-        if trainer.compile not in COMPILE_MODES:
-            raise ConfigError(
-                "trainer.compile",
-                f"must be true, false or a torch.compile mode {list(COMPILE_MODES)}, "
-                f"got {trainer.compile!r}",
-            )
-    if "stack" in trainer:
-        _int(cfg, "trainer.stack", 1)
+        checks.flag(f"trainer.{key}", get(f"trainer.{key}"))
+    compile_ = get("trainer.compile")
+    if not isinstance(compile_, bool) and compile_ not in COMPILE_MODES:
+        raise ConfigError(
+            "trainer.compile",
+            f"must be true, false or a torch.compile mode {list(COMPILE_MODES)}, got {compile_!r}",
+        )
+    checks.integer("trainer.stack", get("trainer.stack"), lo=1)

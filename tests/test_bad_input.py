@@ -106,6 +106,16 @@ BAD = [
     (["dataset.n_classes=1"], "dataset.n_classes"),
     (["seed=100000000000000000000000"], "seed"),
     (["trainer.epochs=1000000000"], "trainer.epochs"),
+    (["trainer.amp=fp8"], "trainer.amp"),
+    # every group's settings, through the one instantiate helper and the shared checks
+    (["attack=[nn]", "attack.nn.lr=-1"], "attack.nn.lr"),
+    (["attack=[nn]", "attack.nn.input=raw"], "attack.nn.input"),
+    (["attack=[nn]", "+attack.nn.lrr=0.1"], "attack.nn.lrr"),
+    (["split.shuffle=maybe"], "split.shuffle"),
+    (["split=crl", "split.reference_fraction=1"], "split.reference_fraction"),
+    (["defense=relaxloss", "+defense.alhpa=1"], "defense.alhpa"),
+    (["+model.depthh=3"], "model.depthh"),
+    (["audit=canaries", "audit.copies=0"], "audit.copies"),
     ([*CIFAR, "data=truncated"], "paths.data_dir"),
     ([*CIFAR, "data=malicious"], "paths.data_dir"),
     ([*CIFAR, "data=random_tar"], "paths.data_dir"),
@@ -117,6 +127,8 @@ BAD = [
 @pytest.mark.parametrize(("overrides", "key"), BAD, ids=[" ".join(o) for o, _ in BAD])
 def test_bad_input_is_one_line_and_exit_2_before_training(overrides, key, cli_run, tmp_path):
     args = [*TINY] if "dataset=cifar10" not in overrides else TINY[1:]
+    if any(o.startswith("attack=") for o in overrides):
+        args.remove("attack=[loss]")
     for o in overrides:
         if o.startswith("data="):
             args.append(f"paths.data_dir={DATA[o[5:]](tmp_path / 'data')}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mia_bench import checks
 from mia_bench.errors import ConfigError
 from mia_bench.metrics import best_threshold
 from mia_bench.signals.compute import ReferenceSignals, Signals
@@ -58,18 +59,11 @@ class ReferenceAttack(Attack):
     needs = frozenset({"reference"})
 
     def __init__(self, num_models: int, design: str = "balanced") -> None:
-        if (
-            isinstance(num_models, bool)
-            or not isinstance(num_models, int)
-            or num_models < 2
-            or num_models % 2
-        ):
+        if checks.integer("num_models", num_models, lo=2) % 2:
             raise ConfigError("num_models", f"must be an even integer >= 2, got {num_models!r}")
-        if design not in DESIGNS:
-            raise ConfigError("design", f"choose one of {list(DESIGNS)}, got {design!r}")
         self.num_models = num_models
         # how the reference models' training halves are drawn (mia_bench.data.population)
-        self.design = design
+        self.design = checks.choice("design", design, DESIGNS)
         self.ref: ReferenceSignals | None = None
         self._thr: dict[str, float] = {}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mia_bench import checks
 from mia_bench.attacks.base import Attack
 from mia_bench.attacks.threshold import Thresholds
 from mia_bench.signals.compute import GRAD_SIGNALS, Signals
@@ -20,11 +21,8 @@ class GradientAttack(Attack):
     result names are `<config name>_l1` and `<config name>_l2`."""
 
     def __init__(self, signal: str, thresholds: str = "per_class") -> None:
-        if signal not in GRAD_SIGNALS:
-            raise ValueError(f"signal: choose one of {sorted(GRAD_SIGNALS)}, got {signal!r}")
-        self.signal = signal
+        self.signal = checks.choice("signal", signal, sorted(GRAD_SIGNALS))
         self.needs = frozenset({signal})
-        self.mode = thresholds
         self._thr = {o: Thresholds(thresholds) for o in ORDERS}
 
     def result_names(self) -> list[str]:

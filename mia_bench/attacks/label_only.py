@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from mia_bench import checks
 from mia_bench.attacks.base import Attack
-from mia_bench.errors import ConfigError
 from mia_bench.metrics import best_threshold
 from mia_bench.signals.compute import Signals
 
@@ -112,19 +112,12 @@ class AugmentationAttack(Attack):
         combine: str = "count",
         seed: int = 0,
     ) -> None:
-        if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
-            raise ConfigError("shift", f"must be an integer >= 0, got {shift!r}")
-        if isinstance(noise_samples, bool) or not isinstance(noise_samples, int):
-            raise ConfigError("noise_samples", f"must be an integer >= 1, got {noise_samples!r}")
-        if noise_samples < 1:
-            raise ConfigError("noise_samples", f"must be an integer >= 1, got {noise_samples!r}")
-        if not isinstance(noise_sigma, (int, float)) or not noise_sigma > 0:
-            raise ConfigError("noise_sigma", f"must be > 0, got {noise_sigma!r}")
-        if combine not in COMBINE:
-            raise ConfigError("combine", f"choose one of {list(COMBINE)}, got {combine!r}")
-        self.shift, self.flip = shift, bool(flip)
-        self.noise_samples, self.noise_sigma = noise_samples, float(noise_sigma)
-        self.combine, self.seed = combine, seed
+        self.shift = checks.integer("shift", shift, lo=0)
+        self.flip = checks.flag("flip", flip)
+        self.noise_samples = checks.integer("noise_samples", noise_samples, lo=1)
+        self.noise_sigma = checks.number("noise_sigma", noise_sigma, lo=0.0, lo_open=True)
+        self.combine = checks.choice("combine", combine, COMBINE)
+        self.seed = seed
         self._thr = 0.0
         self._model = None
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
+from mia_bench import checks
 from mia_bench.attacks.base import ReferenceAttack
 from mia_bench.errors import ConfigError
 from mia_bench.signals.compute import ReferenceSignals, Signals, true_class_stats
@@ -77,13 +78,10 @@ class LiRA(ReferenceAttack):
         ddof: int = 1,
     ) -> None:
         super().__init__(num_models, design)
-        if variance not in VARIANCES:
-            raise ConfigError("variance", f"choose one of {list(VARIANCES)}, got {variance!r}")
-        if statistic not in STATISTICS:
-            raise ConfigError("statistic", f"choose one of {list(STATISTICS)}, got {statistic!r}")
-        if ddof not in (0, 1) or isinstance(ddof, bool):
-            raise ConfigError("ddof", f"must be 0 or 1, got {ddof!r}")
-        self.statistic, self.ddof = statistic, int(ddof)
+        checks.choice("variance", variance, VARIANCES)
+        self.statistic = checks.choice("statistic", statistic, STATISTICS)
+        # 1: unbiased; 0: np.std, as the authors' code
+        self.ddof = checks.integer("ddof", ddof, lo=0, hi=1)
         if variance == "per_example" and num_models < 4:
             raise ConfigError(
                 "variance",

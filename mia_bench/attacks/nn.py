@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mia_bench import checks
 from mia_bench.attacks.base import Attack
 from mia_bench.signals.compute import Signals
 
@@ -36,19 +37,13 @@ class NNAttack(Attack):
         batch_size: int = 256,
         seed: int = 0,
     ) -> None:
-        if input not in INPUTS:
-            raise ValueError(f"input: choose one of {list(INPUTS)}, got {input!r}")
-        for key, v in [("epochs", epochs), ("batch_size", batch_size)]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{key}: must be a positive integer, got {v!r}")
-        if not all(isinstance(h, int) and h > 0 for h in hidden):
-            raise ValueError(f"hidden: must be a list of positive layer widths, got {list(hidden)}")
-        if not isinstance(lr, (int, float)) or lr <= 0:
-            raise ValueError(f"lr: must be a positive number, got {lr!r}")
-        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout: must be in [0, 1), got {dropout!r}")
-        self.input, self.hidden, self.dropout = input, list(hidden), dropout
-        self.lr, self.epochs, self.batch_size, self.seed = lr, epochs, batch_size, seed
+        self.input = checks.choice("input", input, INPUTS)
+        self.hidden = checks.widths("hidden", hidden)
+        self.dropout = checks.number("dropout", dropout, lo=0.0, hi=1.0, hi_open=True)
+        self.lr = checks.number("lr", lr, lo=0.0, lo_open=True)
+        self.epochs = checks.integer("epochs", epochs, lo=1)
+        self.batch_size = checks.integer("batch_size", batch_size, lo=1)
+        self.seed = seed
         self.net: nn.Module | None = None
         self._mu = self._sd = None
 

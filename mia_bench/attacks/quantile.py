@@ -32,8 +32,8 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from mia_bench import checks
 from mia_bench.attacks.base import Attack
-from mia_bench.errors import ConfigError
 from mia_bench.signals.compute import Signals
 
 LOSSES = ("pinball", "gaussian")
@@ -79,25 +79,17 @@ class QuantileRegression(Attack):
         val_fraction: float = 0.2,
         seed: int = 0,
     ) -> None:
-        if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-            raise ConfigError("alpha", f"must be in (0, 1), got {alpha!r}")
-        if loss not in LOSSES:
-            raise ConfigError("loss", f"choose one of {list(LOSSES)}, got {loss!r}")
-        if not all(isinstance(h, int) and h > 0 for h in hidden):
-            raise ConfigError("hidden", f"must be positive layer widths, got {list(hidden)}")
-        for key, v in [("epochs", epochs), ("batch_size", batch_size)]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(key, f"must be a positive integer, got {v!r}")
-        if not isinstance(lr, (int, float)) or lr <= 0:
-            raise ConfigError("lr", f"must be > 0, got {lr!r}")
-        if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-            raise ConfigError("weight_decay", f"must be >= 0, got {weight_decay!r}")
-        if not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-            raise ConfigError("val_fraction", f"must be in [0, 1), got {val_fraction!r}")
-        self.val_fraction = float(val_fraction)
-        self.alpha, self.loss = float(alpha), loss
-        self.hidden, self.use_label = list(hidden), bool(use_label)
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.alpha = checks.number("alpha", alpha, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        self.loss = checks.choice("loss", loss, LOSSES)
+        self.hidden = checks.widths("hidden", hidden)
+        self.use_label = checks.flag("use_label", use_label)
+        epochs = checks.integer("epochs", epochs, lo=1)
+        batch_size = checks.integer("batch_size", batch_size, lo=1)
+        self.lr = checks.number("lr", lr, lo=0.0, lo_open=True)
+        self.weight_decay = checks.number("weight_decay", weight_decay, lo=0.0)
+        self.val_fraction = checks.number(
+            "val_fraction", val_fraction, lo=0.0, hi=1.0, hi_open=True
+        )
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         # the regressor fitted for the last audited model (score and predict share it)
         self._fitted: tuple[str, nn.Module, np.ndarray, np.ndarray, float, float] | None = None

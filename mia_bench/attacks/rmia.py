@@ -33,6 +33,7 @@ import logging
 
 import numpy as np
 
+from mia_bench import checks
 from mia_bench.attacks.base import ReferenceAttack
 from mia_bench.errors import ConfigError
 from mia_bench.metrics import auc
@@ -105,30 +106,16 @@ class RMIA(ReferenceAttack):
         tune_a: bool = False,
     ) -> None:
         super().__init__(num_models, design)
-        if mode not in MODES:
-            raise ConfigError("mode", f"choose one of {list(MODES)}, got {mode!r}")
-        if not 0.0 <= a <= 1.0:
-            raise ConfigError("a", f"must be in [0, 1], got {a}")
-        if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0 <= trim < 0.5:
-            raise ConfigError("trim", f"must be in [0, 0.5), got {trim!r}")
-        if not isinstance(tune_a, bool):
-            raise ConfigError("tune_a", f"must be true or false, got {tune_a!r}")
+        self.mode = checks.choice("mode", mode, MODES)
+        self.a = checks.number("a", a, lo=0.0, hi=1.0)
+        self.trim = checks.number("trim", trim, lo=0.0, hi=0.5, hi_open=True)
+        self.tune_a = checks.flag("tune_a", tune_a)
         if tune_a and mode != "offline":
             raise ConfigError("tune_a", "tunes the offline a; set attack.rmia.mode=offline")
-        self.trim, self.tune_a = float(trim), tune_a
-        if not gamma > 0:
-            raise ConfigError("gamma", f"must be > 0, got {gamma}")
-        if num_z is not None and (
-            isinstance(num_z, bool) or not isinstance(num_z, int) or num_z < 1
-        ):
-            raise ConfigError("num_z", f"must be a positive integer or null (all), got {num_z!r}")
-        self.mode, self.a, self.gamma, self.num_z, self.seed = (
-            mode,
-            float(a),
-            float(gamma),
-            num_z,
-            seed,
-        )
+        self.gamma = checks.number("gamma", gamma, lo=0.0, lo_open=True)
+        # null: every population sample that is not a query of the audited model
+        self.num_z = checks.optional_integer("num_z", num_z, lo=1)
+        self.seed = seed
         self._log_pr: np.ndarray | None = None
 
     def set_reference(self, ref: ReferenceSignals) -> None:

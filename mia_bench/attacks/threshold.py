@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mia_bench import checks
 from mia_bench.attacks.base import Attack
 from mia_bench.metrics import best_threshold
 from mia_bench.signals.compute import Signals
@@ -56,9 +57,7 @@ class Thresholds:
     per true label (`per_class`, Song & Mittal 2021) or one for all (`global`)."""
 
     def __init__(self, mode: str = "per_class") -> None:
-        if mode not in ("per_class", "global"):
-            raise ValueError(f"thresholds: choose per_class or global, got {mode!r}")
-        self.mode = mode
+        self.mode = checks.choice("thresholds", mode, ("per_class", "global"))
         self.global_ = 0.0
         self.per_class: dict[int, float] = {}
 
@@ -83,9 +82,7 @@ class ThresholdAttack(Attack):
     """score >= threshold -> member; thresholds maximise balanced accuracy on the shadows."""
 
     def __init__(self, metric: str, thresholds: str = "per_class") -> None:
-        if metric not in METRICS:
-            raise ValueError(f"metric: choose one of {sorted(METRICS)}, got {metric!r}")
-        self.metric = metric
+        self.metric = checks.choice("metric", metric, sorted(METRICS))
         self.thresholds = Thresholds(thresholds)
 
     def fit(self, shadow: list[Signals]) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from mia_bench import checks
 from mia_bench.data.base import TensorData
 from mia_bench.data.splits import Split
 from mia_bench.errors import ConfigError
@@ -44,32 +45,30 @@ def role_seed(seed: int, name: str) -> int:
 def audit_settings(cfg: DictConfig) -> dict | None:
     """The checked `audit` settings, or None when no audit runs (`audit=none`). Raises
     ConfigError naming the key for a bad value."""
-    audit = cfg.get("audit")
-    if audit is None or audit.get("name") == "none":
+    audit = checks.setting(cfg, "audit")
+    if audit is None:  # conf/audit/none.yaml
         return None
-    if audit.get("name") != "canaries":
-        raise ConfigError("audit", f"choose none or canaries, got {audit.get('name')!r}")
-    n = audit.get("num_canaries")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 10:
-        raise ConfigError("audit.num_canaries", f"must be an integer >= 10, got {n!r}")
-    kind = audit.get("kind")
-    if kind not in KINDS:
-        raise ConfigError("audit.kind", f"choose one of {list(KINDS)}, got {kind!r}")
-    copies = audit.get("copies", 1)
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
-        raise ConfigError("audit.copies", f"must be an integer >= 1, got {copies!r}")
-    for key, lo, hi in (("delta", 0.0, 1.0), ("alpha", 0.0, 1.0)):
-        v = audit.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v < hi:
-            raise ConfigError(f"audit.{key}", f"must be a number in [{lo}, {hi}), got {v!r}")
-    if float(audit.get("alpha")) == 0.0:
+
+    def get(key: str):
+        return checks.setting(audit, key, "audit")
+
+    if get("name") == "none":
+        return None
+    if get("name") != "canaries":
+        raise ConfigError("audit", f"choose none or canaries, got {get('name')!r}")
+    n = checks.integer("audit.num_canaries", get("num_canaries"), lo=10)
+    kind = checks.choice("audit.kind", get("kind"), KINDS)
+    copies = checks.integer("audit.copies", get("copies"), lo=1)
+    delta = checks.number("audit.delta", get("delta"), lo=0.0, hi=1.0, hi_open=True)
+    alpha = checks.number("audit.alpha", get("alpha"), lo=0.0, hi=1.0, hi_open=True)
+    if alpha == 0.0:
         raise ConfigError("audit.alpha", "must be > 0 (a bound at 100% confidence is vacuous)")
     return {
-        "num_canaries": int(n),
-        "kind": str(kind),
-        "copies": int(copies) if kind == "duplicate" else 1,
-        "delta": float(audit.get("delta")),
-        "alpha": float(audit.get("alpha")),
+        "num_canaries": n,
+        "kind": kind,
+        "copies": copies if kind == "duplicate" else 1,
+        "delta": delta,
+        "alpha": alpha,
     }
 
 

@@ -9,54 +9,36 @@ importable (the working directory, or $PYTHONPATH).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mia_bench.config_objects import check_keywords, import_target, takes_keyword
+from mia_bench.config_objects import instantiate
 from mia_bench.data.base import TensorData
 from mia_bench.data.tensor_cache import tensor_digest
 from mia_bench.errors import ConfigError
 
 # Keys every dataset YAML may hold that are not arguments of its loader.
-_META_KEYS = ("_target_", "name", "kind", "augment")
+META_KEYS = ("name", "kind", "augment")
 # Keys that say where the data is or how it is obtained, not what it is: the model cache keys
 # a model by the data's content digest instead (the same files in another folder are a hit).
 LOCATION_KEYS = ("path", "root", "system_dir", "download", "verify")
 
 
-def loader_of(target: str) -> Callable[..., Any]:
-    """The callable that `dataset._target_` names; a ConfigError naming the key otherwise."""
-    fn = import_target("dataset._target_", target)
-    if not callable(fn):
-        raise ConfigError("dataset._target_", f"{target!r} is not a function or class")
-    return fn
-
-
 def load_dataset(cfg_dataset: DictConfig | dict, data_dir: str | None = None) -> TensorData:
     """Load the dataset that `cfg.dataset` describes, as tensors on the CPU: its `_target_`
     is called with the remaining keys (and `data_dir`, when it takes one)."""
-    if not isinstance(cfg_dataset, DictConfig):
-        cfg_dataset = OmegaConf.create(cfg_dataset)
-    params = OmegaConf.to_container(cfg_dataset, resolve=True)
-    target = params.get("_target_")
-    if not target:
-        raise ConfigError(
-            "dataset._target_",
-            "the dataset config names no loader; choose dataset=<name> from conf/dataset/, or "
-            "give _target_: module.function returning mia_bench.data.TensorData",
-        )
-    fn = loader_of(str(target))
-    kwargs = {k: v for k, v in params.items() if k not in _META_KEYS}
-    if takes_keyword(fn, "data_dir", unknown=True):
-        kwargs["data_dir"] = data_dir
-    check_keywords("dataset", fn, kwargs, str(target))
-    data = fn(**kwargs)
+    data = instantiate(
+        "dataset",
+        cfg_dataset,
+        skip=META_KEYS,
+        offered={"data_dir": data_dir},
+    )
     if not isinstance(data, TensorData):
         raise ConfigError(
             "dataset._target_",
-            f"{target} returned {type(data).__name__}, not mia_bench.data.TensorData",
+            f"{cfg_dataset['_target_']} returned {type(data).__name__}, "
+            "not mia_bench.data.TensorData",
         )
     # File-backed loaders bring the digest from their tensor cache (computed once per file
     # version); generated data and a user's own loader are hashed here.
@@ -75,4 +57,4 @@ def content_key(cfg_dataset: DictConfig | dict, data: TensorData) -> dict[str, A
     return out
 
 
-__all__ = ["LOCATION_KEYS", "TensorData", "content_key", "load_dataset", "loader_of"]
+__all__ = ["LOCATION_KEYS", "META_KEYS", "TensorData", "content_key", "load_dataset"]

@@ -63,7 +63,6 @@ def load_chmnist(
     image_size: int = 28,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    **_: object,
 ) -> TensorData:
     if image_size not in (28, 64):
         raise ConfigError(

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits as _sk_load_digits
 from mia_bench.data.base import TensorData
 
 
-def load_digits(**_: object) -> TensorData:
+def load_digits() -> TensorData:
     """1797 images with pixel values 0..16, rescaled to 0..255 and stored as uint8."""
     bunch = _sk_load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]

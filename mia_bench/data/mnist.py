@@ -27,6 +27,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +197,6 @@ def load_idx(
     system_dir: str | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    **_: object,
 ) -> TensorData:
     spec = SPECS[name]
     root = data_root(data_dir)
@@ -261,9 +261,11 @@ def load_idx(
     )
 
 
-def load_fashion_mnist(**kw) -> TensorData:
-    return load_idx("fashion_mnist", **kw)
+# `dataset._target_` of conf/dataset/fashion_mnist.yaml; a partial keeps load_idx's signature, so
+# that a key it does not take is refused by name.
+load_fashion_mnist = partial(load_idx, "fashion_mnist")
 
 
-def load_mnist(**kw) -> TensorData:
-    return load_idx("mnist", **kw)
+# `dataset._target_` of conf/dataset/mnist.yaml; a partial keeps load_idx's signature, so
+# that a key it does not take is refused by name.
+load_mnist = partial(load_idx, "mnist")

@@ -7,12 +7,13 @@ anywhere and is saved with each run (`split.npz`). Target and shadow data never 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mia_bench import checks
+from mia_bench.config_objects import instantiate
 from mia_bench.errors import ConfigError
 from mia_bench.io import atomic_write_npz
 
@@ -98,10 +99,9 @@ def relaxloss_split(
     shadow per side). `shuffle=false` keeps the pool's order for these cuts (the literature's
     fixed order when the dataset applied one); the halving still follows the seed.
     """
+    checks.flag("split.shuffle", shuffle)
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n) if shuffle else np.arange(n)
-    if max_samples is not None:
-        perm = perm[:max_samples]
+    perm = (rng.permutation(n) if shuffle else np.arange(n))[: _cap(n, max_samples)]
     m = len(perm)
     if kind == "image":
         f = m // 5
@@ -133,8 +133,11 @@ def crl_split(
     The paper does not say where its Adv-Reg baseline found the reference data a defender
     needs; `reference_fraction` > 0 sets that share of the shadow half aside as the reference
     set (the shadows draw from the rest), leaving the target's sets as they are."""
+    reference_fraction = checks.number(
+        "split.reference_fraction", reference_fraction, lo=0.0, hi=1.0, hi_open=True
+    )
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)[:max_samples]
+    perm = rng.permutation(n)[: _cap(n, max_samples)]
     half = len(perm) // 2
     q = half // 2
     tt, te = np.sort(perm[:q]), np.sort(perm[q : 2 * q])
@@ -148,46 +151,14 @@ def ccl_split(n: int, seed: int, shadow_count: int = 1, max_samples: int | None 
     target-test, shadow-train, shadow-test. More than one shadow: random halves of the shadow
     parts, as above. No reference set."""
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)[:max_samples]
+    perm = rng.permutation(n)[: _cap(n, max_samples)]
     q = len(perm) // 4
     tt, te, st, se = (np.sort(perm[i * q : (i + 1) * q]) for i in range(4))
     return Split(tt, te, _shadow_sets(st, se, shadow_count, rng))
 
 
-def _flag(cfg_split, key: str, default: bool) -> bool:
-    value = cfg_split.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"split.{key}", f"must be true or false, got {value!r}")
-    return value
-
-
-def _fraction(cfg_split, key: str) -> float:
-    value = cfg_split.get(key, 0.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ConfigError(f"split.{key}", f"must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-# split.name -> builder(n, kind, seed, shadow_count, cfg_split). A new protocol adds a line.
-PROTOCOLS: dict[str, Callable[..., Split]] = {
-    "relaxloss": lambda n, kind, seed, k, c: relaxloss_split(
-        n, kind, seed, k, c.get("max_samples"), _flag(c, "shuffle", True)
-    ),
-    "crl": lambda n, kind, seed, k, c: crl_split(
-        n, seed, k, c.get("max_samples"), _fraction(c, "reference_fraction")
-    ),
-    "ccl": lambda n, kind, seed, k, c: ccl_split(n, seed, k, c.get("max_samples")),
-}
-
-
-def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Split:
-    """Dispatch on `split.name` and check that every set is large enough to train on."""
-    name = cfg_split.get("name")
-    if name not in PROTOCOLS:
-        raise ConfigError(
-            "split", f"unknown split protocol {name!r}; choose one of {sorted(PROTOCOLS)}"
-        )
-    max_samples = cfg_split.get("max_samples")
+def _cap(n: int, max_samples: int | None) -> int | None:
+    """`split.max_samples`, with a warning when it exceeds the dataset (all n are used)."""
     if max_samples is not None and max_samples > n:
         log.warning(
             "split.max_samples=%d is more than the dataset's %d samples; all %d are used",
@@ -195,13 +166,32 @@ def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Sp
             n,
             n,
         )
-    split = PROTOCOLS[name](n, kind, seed, shadow_count, cfg_split)
+    return max_samples
+
+
+# Keys of a split YAML that are not arguments of its `_target_`: min_queries is checked on
+# the built split (check_query_sets).
+_META_KEYS = ("name", "min_queries")
+
+
+def make_split(n: int, kind: str, cfg_split, seed: int, shadow_count: int) -> Split:
+    """The split `split._target_` names (conf/split/: relaxloss_split, crl_split, ccl_split),
+    given the pool size, the seed and the shadow count (and `kind` when it takes one); its
+    other keys are the function's arguments. Checks that every set is large enough to train
+    on."""
+    split = instantiate(
+        "split",
+        cfg_split,
+        skip=_META_KEYS,
+        given={"n": n, "seed": seed, "shadow_count": shadow_count},
+        offered={"kind": kind},
+    )
     smallest = min(len(a) for a in split.as_arrays().values() if a is not split.reference)
     if smallest < 2:
+        pool = min(n, cfg_split.get("max_samples") or n)  # a user's split may take no max
         raise ConfigError(
             "split.max_samples",
-            f"the split leaves a set of {smallest} samples (pool of {min(n, max_samples or n)}); "
-            "use more samples",
+            f"the split leaves a set of {smallest} samples (pool of {pool}); use more samples",
         )
     return split
 
@@ -211,15 +201,15 @@ def check_query_sets(split: Split, cfg_split, cfg_dataset, n: int, needed: int) 
     (`split.min_queries` when set): with n non-members no FPR below 1/n can be measured, so
     the default is 1 / (the largest FPR level reported), the fewest queries at which any
     TPR-at-FPR figure exists. The error names the setting that made the pool small."""
-    min_queries = cfg_split.get("min_queries")
+    min_queries = checks.optional_integer(
+        "split.min_queries", checks.setting(cfg_split, "min_queries", "split"), lo=1
+    )
     if min_queries is not None:
-        if isinstance(min_queries, bool) or not isinstance(min_queries, int) or min_queries < 1:
-            raise ConfigError("split.min_queries", f"must be an integer >= 1, got {min_queries!r}")
         needed = min_queries
     members, nonmembers = len(split.target_train), len(split.target_test)
     if min(members, nonmembers) >= needed:
         return
-    max_samples = cfg_split.get("max_samples")
+    max_samples = cfg_split.get("max_samples")  # a user's split function may take none
     if max_samples is not None and max_samples < n:
         key = "split.max_samples"
     elif "n_samples" in cfg_dataset:

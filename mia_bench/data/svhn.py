@@ -57,7 +57,6 @@ def load_svhn(
     verify: bool = True,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    **_: object,
 ) -> TensorData:
     root = data_root(data_dir)
     # Both files side by side in data_dir (torchvision's layout) or in data_dir/svhn.

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
+from mia_bench import checks
 from mia_bench.data.base import TensorData
 from mia_bench.errors import ConfigError
 
@@ -20,25 +21,20 @@ def load_synthetic(
     class_sep: float = 1.5,
     flip_y: float = 0.05,
     generator_seed: int = 1234,
-    **_: object,
 ) -> TensorData:
     """Gaussian clusters per class (Guyon 2003 design), standardised per feature."""
-    counts = {
+    for key, v in {
         "n_samples": n_samples,
         "n_features": n_features,
         "n_informative": n_informative,
+        "n_redundant": n_redundant,
         "n_classes": n_classes,
         "n_clusters_per_class": n_clusters_per_class,
-    }
-    for key, v in {**counts, "n_redundant": n_redundant, "generator_seed": generator_seed}.items():
-        low = 0 if key in ("n_redundant", "generator_seed") else 1
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ConfigError(f"dataset.{key}", f"must be an integer >= {low}, got {v!r}")
-    for key, v, lo, hi in [("class_sep", class_sep, 0.0, None), ("flip_y", flip_y, 0.0, 1.0)]:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo or (hi and v > hi):
-            raise ConfigError(
-                f"dataset.{key}", f"must be a number in [{lo}, {hi or 'inf'}), got {v!r}"
-            )
+        "generator_seed": generator_seed,
+    }.items():
+        checks.integer(f"dataset.{key}", v, lo=0 if key in ("n_redundant", "generator_seed") else 1)
+    checks.number("dataset.class_sep", class_sep, lo=0.0)
+    checks.number("dataset.flip_y", flip_y, lo=0.0, hi=1.0)
     if n_informative + n_redundant > n_features:
         raise ConfigError("dataset.n_features", "must be >= n_informative + n_redundant")
     if n_classes * n_clusters_per_class > 2**n_informative:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mia_bench import checks
 from mia_bench.data.base import TensorData
 from mia_bench.data.files import data_root
 from mia_bench.data.images import image_data
@@ -80,7 +81,6 @@ def load_npz(
     num_classes: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    **_: object,
 ) -> TensorData:
     p = _file(path, "dataset.path")
 
@@ -131,17 +131,14 @@ def load_image_folder(
     channels: int = 3,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    **_: object,
 ) -> TensorData:
     if not root:
         raise ConfigError("dataset.root", "is required: the folder holding one folder per class")
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise ConfigError("dataset.root", f"{folder} is not a folder")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ConfigError("dataset.image_size", f"must be a positive integer, got {image_size!r}")
-    if channels not in (1, 3):
-        raise ConfigError("dataset.channels", f"must be 1 or 3, got {channels!r}")
+    checks.integer("dataset.image_size", image_size, lo=1)
+    checks.choice("dataset.channels", channels, (1, 3))
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     files = [
         (f, c)

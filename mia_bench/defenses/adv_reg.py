@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -77,12 +77,12 @@ class AdvReg(Defense):
         warmup_epochs: int = 0,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.lam = checks.number("lam", lam, lo=0.0)
-        self.k = checks.integer("k", k, lo=1)
-        self.attack_lr = checks.number("attack_lr", attack_lr, lo=0.0, lo_open=True)
-        self.model_term = checks.choice("model_term", model_term, ("log", "mean"))
-        self.warmup_epochs = checks.integer("warmup_epochs", warmup_epochs, lo=0)
-        self.hidden = [checks.integer("hidden", h, lo=1) for h in hidden]
+        self.lam = checks.number("defense.lam", lam, lo=0.0)
+        self.k = checks.integer("defense.k", k, lo=1)
+        self.attack_lr = checks.number("defense.attack_lr", attack_lr, lo=0.0, lo_open=True)
+        self.model_term = checks.choice("defense.model_term", model_term, ("log", "mean"))
+        self.warmup_epochs = checks.integer("defense.warmup_epochs", warmup_epochs, lo=0)
+        self.hidden = [checks.integer("defense.hidden", h, lo=1) for h in hidden]
         self.inference = InferenceModel(num_classes, self.hidden)
         # Set by `setup` for the length of training; the model sits in a list so that it is
         # not registered as a submodule (it is saved on its own).

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense
 
 VARIANTS = ("ccel", "ccql")
@@ -40,9 +40,9 @@ class ConvexConcaveLoss(Defense):
         beta: float = 0.05,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.variant = checks.choice("variant", variant, VARIANTS)
-        self.alpha = checks.number("alpha", alpha, lo=0.0, hi=1.0, lo_open=True)
-        self.beta = checks.number("beta", beta, lo=0.0, lo_open=True)
+        self.variant = checks.choice("defense.variant", variant, VARIANTS)
+        self.alpha = checks.number("defense.alpha", alpha, lo=0.0, hi=1.0, lo_open=True)
+        self.beta = checks.number("defense.beta", beta, lo=0.0, lo_open=True)
 
     def concave(self, p_y: torch.Tensor) -> torch.Tensor:
         """The concave term l_concave(p_y) of the chosen variant, per sample."""

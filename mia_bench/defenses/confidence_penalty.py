@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense
 
 
@@ -15,7 +15,7 @@ class ConfidencePenalty(Defense):
 
     def __init__(self, num_classes: int, feature_dim: int, a: float = 1.0) -> None:
         super().__init__(num_classes, feature_dim)
-        self.a = checks.number("a", a, lo=0.0)
+        self.a = checks.number("defense.a", a, lo=0.0)
 
     def loss(
         self,

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense
 from mia_bench.defenses.relaxloss import flattened_targets, relax_schedule, soft_cross_entropy
 
@@ -77,19 +77,23 @@ class CenterRelaxedLearning(Defense):
         centers_weight_decay: float = 5e-4,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.alpha_rce = checks.number("alpha_rce", alpha_rce, lo=0.0, lo_open=True)
-        self.alpha_rcl = checks.number("alpha_rcl", alpha_rcl, lo=0.0)
-        self.tau_rce = checks.number("tau_rce", tau_rce, lo=0.0)
-        self.tau_rcl = checks.number("tau_rcl", tau_rcl, lo=0.0)
-        self.lam = checks.number("lam", lam, lo=0.0)
-        self.upper = checks.number("upper", upper, lo=0.0, hi=1.0, lo_open=True)
-        self.upper_rcl = checks.number("upper_rcl", upper_rcl, lo=0.0, hi=1.0, lo_open=True)
-        self.lr_centers = checks.number("lr_centers", lr_centers, lo=0.0, lo_open=True)
-        self.stop_gradient = checks.flag("stop_gradient", stop_gradient)
-        self.centers_update = checks.choice("centers_update", centers_update, CENTERS_UPDATES)
-        self.centers_momentum = checks.number("centers_momentum", centers_momentum, lo=0.0, hi=1.0)
+        self.alpha_rce = checks.number("defense.alpha_rce", alpha_rce, lo=0.0, lo_open=True)
+        self.alpha_rcl = checks.number("defense.alpha_rcl", alpha_rcl, lo=0.0)
+        self.tau_rce = checks.number("defense.tau_rce", tau_rce, lo=0.0)
+        self.tau_rcl = checks.number("defense.tau_rcl", tau_rcl, lo=0.0)
+        self.lam = checks.number("defense.lam", lam, lo=0.0)
+        self.upper = checks.number("defense.upper", upper, lo=0.0, hi=1.0, lo_open=True)
+        self.upper_rcl = checks.number("defense.upper_rcl", upper_rcl, lo=0.0, hi=1.0, lo_open=True)
+        self.lr_centers = checks.number("defense.lr_centers", lr_centers, lo=0.0, lo_open=True)
+        self.stop_gradient = checks.flag("defense.stop_gradient", stop_gradient)
+        self.centers_update = checks.choice(
+            "defense.centers_update", centers_update, CENTERS_UPDATES
+        )
+        self.centers_momentum = checks.number(
+            "defense.centers_momentum", centers_momentum, lo=0.0, hi=1.0
+        )
         self.centers_weight_decay = checks.number(
-            "centers_weight_decay", centers_weight_decay, lo=0.0
+            "defense.centers_weight_decay", centers_weight_decay, lo=0.0
         )
         # Random normal initialisation (Algorithm 1 line 1); drawn from torch's global RNG,
         # which the pipeline seeds per model role.

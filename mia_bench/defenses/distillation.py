@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import NO_DEFENSE, checks
+from mia_bench import checks
+from mia_bench.defenses import NO_DEFENSE
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -44,8 +45,8 @@ class SelfDistillation(Defense):
         self, num_classes: int, feature_dim: int, temperature: float = 5.0, alpha: float = 0.5
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.temperature = checks.number("temperature", temperature, lo=0.0, lo_open=True)
-        self.alpha = checks.number("alpha", alpha, lo=0.0, hi=1.0)
+        self.temperature = checks.number("defense.temperature", temperature, lo=0.0, lo_open=True)
+        self.alpha = checks.number("defense.alpha", alpha, lo=0.0, hi=1.0)
         # A list, not an attribute, so the teacher is neither a submodule nor in the
         # student's checkpoint.
         self._teacher: list[nn.Module] = []

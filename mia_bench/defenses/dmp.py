@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import NO_DEFENSE, checks
+from mia_bench import checks
+from mia_bench.defenses import NO_DEFENSE
 from mia_bench.defenses.base import Defense, TrainingParts
 
 
@@ -56,9 +57,9 @@ class DMP(Defense):
     ) -> None:
         super().__init__(num_classes, feature_dim)
         self.select_fraction = checks.number(
-            "select_fraction", select_fraction, lo=0.0, hi=1.0, lo_open=True
+            "defense.select_fraction", select_fraction, lo=0.0, hi=1.0, lo_open=True
         )
-        self.temperature = checks.number("temperature", temperature, lo=0.0, lo_open=True)
+        self.temperature = checks.number("defense.temperature", temperature, lo=0.0, lo_open=True)
 
     def setup(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import TrainingParts
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
@@ -87,11 +87,15 @@ class DPSGD(NoDefense):
         accountant: str = "rdp",
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.noise_multiplier = checks.number("noise_multiplier", noise_multiplier, lo=0.0)
-        self.max_grad_norm = checks.number("max_grad_norm", max_grad_norm, lo=0.0, lo_open=True)
-        self.delta = checks.number("delta", delta, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-        self.poisson_sampling = checks.flag("poisson_sampling", poisson_sampling)
-        self.accountant = checks.choice("accountant", accountant, ("rdp", "prv", "gdp"))
+        self.noise_multiplier = checks.number("defense.noise_multiplier", noise_multiplier, lo=0.0)
+        self.max_grad_norm = checks.number(
+            "defense.max_grad_norm", max_grad_norm, lo=0.0, lo_open=True
+        )
+        self.delta = checks.number(
+            "defense.delta", delta, lo=0.0, hi=1.0, lo_open=True, hi_open=True
+        )
+        self.poisson_sampling = checks.flag("defense.poisson_sampling", poisson_sampling)
+        self.accountant = checks.choice("defense.accountant", accountant, ("rdp", "prv", "gdp"))
         self.replaced_modules: list[str] = []
         # Saved with the model, so a cached model reports its epsilon.
         self.register_buffer("steps", torch.zeros((), dtype=torch.float64))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.none import NoDefense
 from mia_bench.errors import ConfigError
 
@@ -20,7 +20,7 @@ class HeadDropout(NoDefense):
 
     def __init__(self, num_classes: int, feature_dim: int, rate: float = 0.5) -> None:
         super().__init__(num_classes, feature_dim)
-        self.rate = checks.number("rate", rate, lo=0.0, hi=1.0, hi_open=True)
+        self.rate = checks.number("defense.rate", rate, lo=0.0, hi=1.0, hi_open=True)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         if not isinstance(getattr(model, "head_dropout", None), nn.Dropout):

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense, DefenseContext
 
 KL = ("batchmean", "elementwise")
@@ -114,12 +114,12 @@ class HAMP(Defense):
         pool_size: int = 10000,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.gamma = checks.number("gamma", gamma, lo=0.0, hi=1.0)
-        self.alpha = checks.number("alpha", alpha, lo=0.0)
-        self.step = checks.number("step", step, lo=0.0, hi=0.5, lo_open=True)
-        self.kl = checks.choice("kl", kl, KL)
-        self.modify_output = checks.flag("modify_output", modify_output)
-        self.pool_size = checks.integer("pool_size", pool_size, lo=1)
+        self.gamma = checks.number("defense.gamma", gamma, lo=0.0, hi=1.0)
+        self.alpha = checks.number("defense.alpha", alpha, lo=0.0)
+        self.step = checks.number("defense.step", step, lo=0.0, hi=0.5, lo_open=True)
+        self.kl = checks.choice("defense.kl", kl, KL)
+        self.modify_output = checks.flag("defense.modify_output", modify_output)
+        self.pool_size = checks.integer("defense.pool_size", pool_size, lo=1)
         if not self.modify_output:  # plain answers: the white-box signals are the model's
             self.blocks_signals = frozenset()
         self.top1 = soft_label_top1(num_classes, self.gamma, self.step)

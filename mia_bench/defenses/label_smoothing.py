@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense
 
 
@@ -20,7 +20,7 @@ class LabelSmoothing(Defense):
 
     def __init__(self, num_classes: int, feature_dim: int, epsilon: float = 0.1) -> None:
         super().__init__(num_classes, feature_dim)
-        self.epsilon = checks.number("epsilon", epsilon, lo=0.0, hi=1.0, hi_open=True)
+        self.epsilon = checks.number("defense.epsilon", epsilon, lo=0.0, hi=1.0, hi_open=True)
 
     def loss(
         self,

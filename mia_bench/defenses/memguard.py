@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import DefenseContext
 from mia_bench.defenses.none import NoDefense
 
@@ -193,16 +193,18 @@ class MemGuard(NoDefense):
         surrogate_lr: float = 1e-3,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.budget = checks.number("budget", budget, lo=0.0)
-        self.steps = checks.integer("steps", steps, lo=0)
-        self.lr = checks.number("lr", lr, lo=0.0, lo_open=True)
-        self.c2 = checks.number("c2", c2, lo=0.0)
-        self.c3 = checks.number("c3", c3, lo=0.0)
+        self.budget = checks.number("defense.budget", budget, lo=0.0)
+        self.steps = checks.integer("defense.steps", steps, lo=0)
+        self.lr = checks.number("defense.lr", lr, lo=0.0, lo_open=True)
+        self.c2 = checks.number("defense.c2", c2, lo=0.0)
+        self.c3 = checks.number("defense.c3", c3, lo=0.0)
         self.surrogate_hidden = [
-            checks.integer("surrogate_hidden", h, lo=1) for h in surrogate_hidden
+            checks.integer("defense.surrogate_hidden", h, lo=1) for h in surrogate_hidden
         ]
-        self.surrogate_epochs = checks.integer("surrogate_epochs", surrogate_epochs, lo=1)
-        self.surrogate_lr = checks.number("surrogate_lr", surrogate_lr, lo=0.0, lo_open=True)
+        self.surrogate_epochs = checks.integer("defense.surrogate_epochs", surrogate_epochs, lo=1)
+        self.surrogate_lr = checks.number(
+            "defense.surrogate_lr", surrogate_lr, lo=0.0, lo_open=True
+        )
         # Fit after training and refit after a cache load (seeded, so identical): kept in a
         # list so that it is not part of the model's checkpoint.
         self._surrogate: list[Surrogate] = []

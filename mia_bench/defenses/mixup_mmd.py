@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense, TrainingParts
 from mia_bench.errors import ConfigError
 
@@ -86,13 +86,15 @@ class MixupMMD(Defense):
         gap_threshold: float = 3.0,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.mixup_alpha = checks.number("mixup_alpha", mixup_alpha, lo=0.0)
-        self.mmd_lambda = checks.number("mmd_lambda", mmd_lambda, lo=0.0)
-        self.sigmas = tuple(checks.number("sigmas", s, lo=0.0, lo_open=True) for s in list(sigmas))
+        self.mixup_alpha = checks.number("defense.mixup_alpha", mixup_alpha, lo=0.0)
+        self.mmd_lambda = checks.number("defense.mmd_lambda", mmd_lambda, lo=0.0)
+        self.sigmas = tuple(
+            checks.number("defense.sigmas", s, lo=0.0, lo_open=True) for s in list(sigmas)
+        )
         if not self.sigmas:
             raise ConfigError("defense.sigmas", "give at least one kernel width")
-        self.schedule = checks.choice("schedule", schedule, SCHEDULES)
-        self.gap_threshold = checks.number("gap_threshold", gap_threshold, lo=0.0)
+        self.schedule = checks.choice("defense.schedule", schedule, SCHEDULES)
+        self.gap_threshold = checks.number("defense.gap_threshold", gap_threshold, lo=0.0)
         self._model: nn.Module | None = None
         self._plan: list[str] = []
         self._pos = 0

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mia_bench.defenses import checks
+from mia_bench import checks
 from mia_bench.defenses.base import Defense
 from mia_bench.errors import ConfigError
 
@@ -88,12 +88,12 @@ class RelaxLoss(Defense):
         stop_gradient: bool | None = None,
     ) -> None:
         super().__init__(num_classes, feature_dim)
-        self.alpha = checks.number("alpha", alpha, lo=0.0, lo_open=True)
-        self.upper = checks.number("upper", upper, lo=0.0, hi=1.0, lo_open=True)
-        self.form = checks.choice("form", form, FORMS)
+        self.alpha = checks.number("defense.alpha", alpha, lo=0.0, lo_open=True)
+        self.upper = checks.number("defense.upper", upper, lo=0.0, hi=1.0, lo_open=True)
+        self.form = checks.choice("defense.form", form, FORMS)
         if stop_gradient is None:
             stop_gradient = self.form == "paper"
-        self.stop_gradient = checks.flag("stop_gradient", stop_gradient)
+        self.stop_gradient = checks.flag("defense.stop_gradient", stop_gradient)
         if self.form == "tabular" and self.upper >= 1.0:
             raise ConfigError(
                 "defense.upper",

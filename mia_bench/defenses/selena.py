@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mia_bench.defenses import NO_DEFENSE, checks
+from mia_bench import checks
+from mia_bench.defenses import NO_DEFENSE
 from mia_bench.defenses.base import Defense, TrainingParts
 from mia_bench.errors import ConfigError
 
@@ -61,8 +62,8 @@ class SELENA(Defense):
 
     def __init__(self, num_classes: int, feature_dim: int, k: int = 5, l: int = 2) -> None:  # noqa: E741
         super().__init__(num_classes, feature_dim)
-        self.k = checks.integer("k", k, lo=2)
-        self.l = checks.integer("l", l, lo=1)
+        self.k = checks.integer("defense.k", k, lo=2)
+        self.l = checks.integer("defense.l", l, lo=1)
         if self.l >= self.k:
             raise ConfigError("defense.l", f"must be below k={self.k} (got {l})")
 

@@ -11,42 +11,41 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from mia_bench.config_objects import import_target, takes_keyword
+from mia_bench.config_objects import instantiate, target_of
 from mia_bench.errors import ConfigError
 from mia_bench.models.base import Classifier
 from mia_bench.models.module import ModuleClassifier
 
+# What a model's constructor (or its first forward pass) raises on settings it cannot use.
+_MODEL_ERRORS = (TypeError, ValueError, RuntimeError)
+
 
 def model_class(cfg_model: DictConfig | dict) -> type:
-    target = (cfg_model or {}).get("_target_")
-    if target is None:
-        raise ConfigError("model._target_", "the model config names no class")
-    cls = import_target("model._target_", target)
+    """The `torch.nn.Module` class that `model._target_` names."""
+    cls = target_of("model", cfg_model)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ConfigError("model._target_", f"{target!r} is not a torch.nn.Module class")
+        raise ConfigError("model._target_", f"{cls!r} is not a torch.nn.Module class")
     return cls
 
 
 def build_model(
     cfg_model: DictConfig | dict, input_shape: Sequence[int], num_classes: int
 ) -> Classifier:
-    """Instantiate `cfg.model` for data of `input_shape` with `num_classes` outputs."""
-    params = OmegaConf.to_container(OmegaConf.create(cfg_model), resolve=True)
-    name = params.pop("name", None) or params.get("_target_")
-    cls = model_class(params)
-    params.pop("_target_")
+    """Instantiate `cfg.model` for data of `input_shape` with `num_classes` outputs: a
+    `Classifier` is given both; any other module receives those it takes and the YAML does
+    not set, and is wrapped in a `ModuleClassifier`."""
+    shape = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    if issubclass(model_class(cfg_model), Classifier):
+        return instantiate("model", cfg_model, given=shape, errors=_MODEL_ERRORS)
+    net = instantiate("model", cfg_model, offered=shape, errors=_MODEL_ERRORS)
     try:
-        if issubclass(cls, Classifier):
-            return cls(input_shape=tuple(input_shape), num_classes=num_classes, **params)
-        for key, value in (("input_shape", tuple(input_shape)), ("num_classes", num_classes)):
-            if key not in params and takes_keyword(cls, key, unknown=False):
-                params[key] = value
-        return ModuleClassifier(cls(**params), tuple(input_shape), num_classes)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ConfigError("model", f"{name}: {err}") from err
+        return ModuleClassifier(net, tuple(input_shape), num_classes)
+    except _MODEL_ERRORS as err:
+        label = cfg_model.get("name") or cfg_model["_target_"]
+        raise ConfigError("model", f"{label}: {err}") from err
 
 
 def source_digest(model: nn.Module) -> str:

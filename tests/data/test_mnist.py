@@ -125,7 +125,8 @@ def test_download_goes_through_torchvision(tmp_path, monkeypatch):
 def test_relaxloss_split_of_the_pool_has_five_equal_folds():
     from mia_bench.data.splits import make_split
 
-    s = make_split(70000, "image", OmegaConf.create({"name": "relaxloss"}), 0, 1)
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "split" / "relaxloss.yaml")
+    s = make_split(70000, "image", cfg, 0, 1)
     folds = [s.target_train, s.target_test, *s.shadows[0], s.reference]
     assert [len(f) for f in folds] == [14000] * 5
     assert len(np.unique(np.concatenate(folds))) == 70000

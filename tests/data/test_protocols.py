@@ -72,7 +72,7 @@ def test_ccl_four_equal_parts():
         assert set(tr) | set(te) == set(st) | set(se)
 
 
-@pytest.mark.parametrize("name", ["relaxloss", "crl", "ccl"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPLIT_DIR.glob("*.yaml")))
 def test_split_configs_build_disjoint_repeatable_splits(name):
     cfg = OmegaConf.load(SPLIT_DIR / f"{name}.yaml")
     a = make_split(400, "image", cfg, seed=3, shadow_count=2)
@@ -82,16 +82,27 @@ def test_split_configs_build_disjoint_repeatable_splits(name):
     assert _disjoint(a.target_train, a.target_test, *a.shadows[0])
 
 
+def _split_cfg(name: str, **settings):
+    return OmegaConf.merge(OmegaConf.load(SPLIT_DIR / f"{name}.yaml"), settings)
+
+
 def test_unknown_protocol_lists_the_choices():
-    with pytest.raises(ConfigError, match="ccl.*crl.*relaxloss"):
+    with pytest.raises(ConfigError, match="ccl.*crl.*relaxloss") as err:
         make_split(100, "image", OmegaConf.create({"name": "nope"}), 0, 1)
-    with pytest.raises(ConfigError, match="split.shuffle"):
-        make_split(100, "image", OmegaConf.create({"name": "relaxloss", "shuffle": "no"}), 0, 1)
+    assert err.value.key == "split._target_"
+    with pytest.raises(ConfigError) as err:
+        make_split(100, "image", _split_cfg("relaxloss", shuffle="no"), 0, 1)
+    assert err.value.key == "split.shuffle"
+    with pytest.raises(
+        ConfigError, match="relaxloss takes no such setting; it takes: max_samples, shuffle$"
+    ) as err:
+        make_split(100, "image", _split_cfg("relaxloss", reference_fraction=0.1), 0, 1)
+    assert err.value.key == "split.reference_fraction"
 
 
 def test_a_split_too_small_to_train_on_names_max_samples():
     with pytest.raises(ConfigError, match="set of 1 samples") as err:
-        make_split(8, "image", OmegaConf.create({"name": "relaxloss"}), 0, 1)
+        make_split(8, "image", _split_cfg("relaxloss"), 0, 1)
     assert err.value.key == "split.max_samples"
 
 
@@ -112,5 +123,5 @@ def test_crl_reference_fraction_comes_from_the_shadow_half_only():
 @pytest.mark.parametrize("bad", [-0.1, 1.0, "x", True])
 def test_crl_reference_fraction_out_of_range_names_the_key(bad):
     with pytest.raises(ConfigError) as err:
-        make_split(1000, "image", {"name": "crl", "reference_fraction": bad}, 0, 1)
+        make_split(1000, "image", _split_cfg("crl", reference_fraction=bad), 0, 1)
     assert err.value.key == "split.reference_fraction"

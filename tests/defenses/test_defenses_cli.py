@@ -46,7 +46,7 @@ def test_bad_value_stops_the_run_before_training(tmp_path):
         (["defense=ccl", "defense.variant=cxql"], "defense.variant"),
         (["defense=crl", "defense.lam=-1"], "defense.lam"),
         (["defense=crl", "defense.tau_rcl=-0.5"], "defense.tau_rcl"),
-        (["defense=crl", "defense.nosuchkey=1"], "defense"),
+        (["defense=crl", "defense.nosuchkey=1"], "defense.nosuchkey"),
     ],
 )
 def test_prepare_refuses_bad_values(cfg_factory, tmp_path, monkeypatch, overrides, key):

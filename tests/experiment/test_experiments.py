@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import CONF, compose_cfg, run_cli
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from mia_bench.experiment import run as pipeline
 from mia_bench.repro.fakedata import (
@@ -135,6 +137,75 @@ def test_experiment_composes_to_the_paper_recipe(name):
     _paper_recipe(name, _compose(name))
 
 
+def _leaves(node: dict, prefix: str = "") -> dict[str, object]:
+    """{dotted key: value} of a YAML mapping; lists are values."""
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _own_settings(name: str) -> tuple[dict[str, object], dict[str, object], dict[str, str]]:
+    """What conf/experiment/<name>.yaml sets, read as plain YAML (not through Hydra): the
+    option chosen per group, the values it sets, and its sweep; a parent experiment in its
+    defaults list first, so that the file's own entries win."""
+    text = yaml.safe_load((Path(CONF) / "experiment" / f"{name}.yaml").read_text())
+    choices: dict[str, object] = {}
+    values: dict[str, object] = {}
+    sweep: dict[str, str] = {}
+    for entry in text.get("defaults", []):
+        if isinstance(entry, str):  # another experiment file
+            parent = _own_settings(entry)
+            choices, values, sweep = parent[0], parent[1], parent[2]
+        else:
+            ((key, choice),) = entry.items()
+            choices[key.removeprefix("override /")] = choice
+    values.update(_leaves({k: v for k, v in text.items() if k not in ("defaults", "hydra")}))
+    params = ((text.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    sweep.update({k: str(v) for k, v in params.items()})
+    return choices, values, sweep
+
+
+@pytest.mark.parametrize("name", sorted(ALL_EXPERIMENTS))
+def test_every_setting_of_an_experiment_reaches_the_composed_config(name):
+    """Each option the file picks is the group's content in the composed config (every key of
+    conf/<group>/<option>.yaml that the file does not set itself), each value it sets is
+    there as written, and its sweep is Hydra's."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    choices, values, sweep = _own_settings(name)
+    assert choices or values or sweep, name
+    for group, choice in choices.items():
+        if isinstance(choice, list):  # attack: the selected configs, in order
+            assert list(cfg[group]) == choice
+            continue
+        option = OmegaConf.load(Path(CONF) / group / f"{choice}.yaml")
+        for key, value in _leaves(OmegaConf.to_container(option)).items():
+            if key != "defaults" and f"{group}.{key}" not in values:
+                assert OmegaConf.select(cfg, f"{group}.{key}") == value, (group, key)
+    for key, value in values.items():
+        got = OmegaConf.select(cfg, key)
+        got = OmegaConf.to_container(got) if OmegaConf.is_config(got) else got
+        assert got == value, key
+    assert {k: str(v) for k, v in (cfg.hydra.sweeper.params or {}).items()} == sweep
+
+
+# Samples pooled by the one-epoch runs (every fake data set has at least this many).
+POOL = 20
+
+
+def _protocol_members(protocol: str, kind: str, m: int) -> int:
+    """Target members (= non-members) of a pool of m, as the papers cut it: RelaxLoss images
+    five equal folds, RelaxLoss tabular 40% for training halved between shadow and target
+    (the target gets the larger half; App. B.1), CRL half of half, CCL a quarter."""
+    if protocol == "relaxloss":
+        return m // 5 if kind == "image" else int(0.4 * m) - int(0.4 * m) // 2
+    return (m // 2) // 2 if protocol == "crl" else m // 4
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
     base = _compose(name)
@@ -144,7 +215,7 @@ def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
             f"+experiment={name}",
             f"paths.data_dir={tmp_path / 'data'}",
             "dataset.verify=false",
-            "split.max_samples=10",
+            f"split.max_samples={POOL}",
             "split.min_queries=1",
             "trainer.epochs=1",
             "attack.nn.epochs=1",
@@ -156,6 +227,10 @@ def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
     res = pipeline.run(cfg, tmp_path / "out")
     assert res["config"]["model"]["name"] == base.model.name
     assert set(res["attacks"]) == set(base.attack)
+    # The protocol and the data kind the experiment composed decide the target's query sets.
+    members = _protocol_members(base.split.name, base.dataset.kind, POOL)
+    assert (res["target"]["n_members"], res["target"]["n_nonmembers"]) == (members, members)
+    assert set(res["models"]) == {"target", "shadow0"}
     assert 0.0 <= res["target"]["test_acc"] <= 1.0
     assert (tmp_path / "out" / "results.json").exists()
 
