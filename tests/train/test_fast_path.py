@@ -86,12 +86,16 @@ def test_bad_speed_settings_name_the_key(cfg_factory, override, key):
     assert err.value.key == key
 
 
-def test_speed_keys_are_optional_in_a_trainer_config(cfg_factory):
+def test_speed_keys_default_from_the_yaml_for_a_hand_built_trainer(cfg_factory):
+    # A composed run config always holds every trainer key (conf/trainer/default.yaml), so
+    # validate refuses one without them; a trainer config built by hand for train_model may
+    # leave them out and gets the YAML's values, written once.
     cfg = cfg_factory()
     with open_dict(cfg):
         for k in ["amp", "channels_last", "cudnn_benchmark", "compile", "stack"]:
             cfg.trainer.pop(k)
-    validate(cfg)
+    with pytest.raises(ConfigError, match="trainer.amp"):
+        validate(cfg)
     assert FastPath.from_cfg(cfg.trainer, CPU) == FastPath()
 
 
