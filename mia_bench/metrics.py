@@ -22,6 +22,8 @@ from scipy.stats import rankdata
 
 # The FPR levels at which TPR is reported (results.json keys tpr_at_<100 * level>%fpr).
 FPR_LEVELS = (0.001, 0.01)
+# The keys of `attack_metrics`, in results.json order.
+METRIC_KEYS = ("auc", "auc_ci95", "acc", "tpr_at_0.1%fpr", "tpr_at_1%fpr", "advantage")
 
 
 def min_queries(levels: tuple[float, ...] = FPR_LEVELS) -> int:
