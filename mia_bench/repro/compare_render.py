@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mia_bench.repro.compare_rows import NOT_KEYS, Setting, is_metric, paper_keys
+from mia_bench.report.aggregate import Group
+from mia_bench.report.tables import ATTACKER
+from mia_bench.repro.compare_rows import NOT_KEYS, is_metric, paper_keys
 from mia_bench.repro.targets import Target
 
 NAMES = {"train_acc": "train acc", "test_acc": "test acc"}
-FACET = ("dataset", "model", "shadow_defense")
-ATTACKER = {"none": "non-adaptive attacker", "same": "adaptive attacker"}
-Pair = tuple[dict[str, str], Setting | None]
+Pair = tuple[dict[str, str], Group | None]
 
 
 def metric_name(m: str) -> str:
@@ -35,7 +35,7 @@ def decimals(values: list[str]) -> int:
     return max([1, *d])
 
 
-def ours_cell(s: Setting | None, metric: str, digits: int) -> str:
+def ours_cell(s: Group | None, metric: str, digits: int) -> str:
     if s is None:
         return "not run"
     m, sd = s.mean(metric), s.std(metric)
@@ -44,7 +44,7 @@ def ours_cell(s: Setting | None, metric: str, digits: int) -> str:
     return f"{m:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
 
 
-def diff_cell(paper: str, s: Setting | None, metric: str, digits: int) -> str:
+def diff_cell(paper: str, s: Group | None, metric: str, digits: int) -> str:
     if s is None or paper == "" or s.mean(metric) is None:
         return ""
     return f"{s.mean(metric) - float(paper):+.{digits}f}"
@@ -105,7 +105,7 @@ def side_by_side(target: Target, pairs: list[Pair], matched_only: bool) -> list[
     return lines
 
 
-def compared_cells(pairs: list[Pair]) -> Iterator[tuple[str, float, Setting]]:
+def compared_cells(pairs: list[Pair]) -> Iterator[tuple[str, float, Group]]:
     """(metric, the paper's number, our setting) for every cell both sides have."""
     for row, s in pairs:
         if s is None:
@@ -133,21 +133,21 @@ def agreement(pairs: list[Pair]) -> list[str]:
     return out
 
 
-def facets(ours: list[Setting]) -> dict[str, list[Setting]]:
-    out: dict[str, list[Setting]] = {}
+def facets(ours: list[Group]) -> dict[str, list[Group]]:
+    out: dict[str, list[Group]] = {}
     for s in ours:
         out.setdefault(_facet_title(s.key), []).append(s)
     return out
 
 
-def attacks_of(ours: list[Setting]) -> list[str]:
+def attacks_of(ours: list[Group]) -> list[str]:
     seen: list[str] = []
-    for s in ours:
-        seen += [m[4:] for m in s.values if m.startswith("auc_") and m[4:] not in seen]
+    for r in (r for s in ours for r in s.runs):
+        seen += [m[4:] for m in r.row if m.startswith("auc_") and m[4:] not in seen]
     return seen
 
 
-def short_labels(ours: list[Setting]) -> dict[int, str]:
+def short_labels(ours: list[Group]) -> dict[int, str]:
     """id(setting) -> the defense and only those of its parameters that vary within one
     dataset / model / attacker (the swept ones), e.g. `relaxloss (alpha=1.0)`."""
     varying: dict[str, set[str]] = {}
@@ -167,7 +167,7 @@ def short_labels(ours: list[Setting]) -> dict[int, str]:
     return out
 
 
-def no_utility_cost(ours: list[Setting]) -> list[str]:
+def no_utility_cost(ours: list[Group]) -> list[str]:
     """Per facet and defense: the lowest AUC of each attack among the defense's settings whose
     mean test accuracy is not below the undefended model's (RelaxLoss Sec. 6.3's criterion),
     less one standard deviation of the undefended accuracy over seeds (seed noise)."""
@@ -198,7 +198,7 @@ def no_utility_cost(ours: list[Setting]) -> list[str]:
     return lines
 
 
-def points(ours: list[Setting]) -> list[str]:
+def points(ours: list[Group]) -> list[str]:
     """Per facet: every setting's test accuracy, training-loss variance and mean AUC."""
     attacks = attacks_of(ours)
     label = short_labels(ours)
@@ -210,7 +210,7 @@ def points(ours: list[Setting]) -> list[str]:
             rows.append(
                 [
                     label[id(s)],
-                    str(len(s.seeds)),
+                    str(s.n),
                     ours_cell(s, "test_acc", 1),
                     ours_cell(s, "train_loss_var", 3),
                     f"{sum(aucs) / len(aucs):.1f}" if aucs else "n/a",
@@ -221,7 +221,7 @@ def points(ours: list[Setting]) -> list[str]:
     return lines
 
 
-def layout(ours: list[Setting]) -> list[str]:
+def layout(ours: list[Group]) -> list[str]:
     """RelaxLoss Table 1 (test accuracy, relative change vs none) and Fig. 4 (AUC) layouts."""
     fs = facets(ours)
     label = short_labels(ours)
@@ -258,9 +258,9 @@ def figures(out: Path) -> list[str]:
 
 
 def markdown(
-    target: Target, ours: list[Setting], pairs: list[Pair], out: Path, *, scale: str, seeds: str
+    target: Target, ours: list[Group], pairs: list[Pair], out: Path, *, scale: str, seeds: str
 ) -> str:
-    runs = sum(len(s.seeds) for s in ours)
+    runs = sum(s.n for s in ours)
     lines = [f"# {target.title}", ""]
     if scale == "smoke":
         lines += [
