@@ -35,24 +35,24 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mia_bench.bench.baseline_loop import baseline_epoch
 from mia_bench.bench.pipeline import (
     CONF,
     MEAN,
     RECIPE,
-    SPEED,
     STD,
     part_c,
     part_d,
     random_images,
+    speed_settings,
     timed,
     trainer_cfg,
 )
 from mia_bench.bench.rates import part_e
-from mia_bench.bench.reference_loop import reference_epoch
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model
-from mia_bench.train.loop import compile_mode, train_model
+from mia_bench.train.loop import train_model
 from mia_bench.train.stacked import train_stacked
 
 SIZES = {
@@ -69,9 +69,9 @@ def _model_cfg(name: str, notes: list[str]) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
+def _ours(model, x, y, device, augment: bool, speed: dict, seed: int = 0) -> float:
     pre = Preprocess("image", MEAN, STD, crop_padding=4 if augment else 0, flip=augment)
-    cfg = trainer_cfg(1)
+    cfg = trainer_cfg(1, speed)
     return timed(
         lambda: train_model(
             model,
@@ -88,33 +88,37 @@ def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
     )
 
 
-def part_a(mcfg, n: int, device, augment: bool, out) -> None:
+def part_a(mcfg, n: int, device, augment: bool, out, speed: dict) -> None:
+    """One epoch of one model: our trainer vs the plain baseline loop (`baseline_loop`)."""
     x, y = random_images(n)
     torch.manual_seed(0)
     model = build_model(mcfg, (3, 32, 32), 10)
-    ref_model = copy.deepcopy(model)
-    ref = {"mean": MEAN, "std": STD, "recipe": RECIPE}
+    base_model = copy.deepcopy(model)
+    base = {"mean": MEAN, "std": STD, "recipe": RECIPE}
     # Warm-up on 4 batches and one of the epoch's last (smaller) batch size: CUDA context,
     # cuDNN autotuning of both shapes, allocator, compilation; not what is compared.
     warm = 4 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
     # The same model object as the timed run, so torch.compile's cache is hit then.
-    _ours(model, x[:warm], y[:warm], device, augment)
-    reference_epoch(copy.deepcopy(model), x[:warm], y[:warm], device, augment, **ref, workers=0)
-    t_ours = _ours(model, x, y, device, augment)
-    t_ref = reference_epoch(ref_model, x, y, device, augment, **ref)
+    _ours(model, x[:warm], y[:warm], device, augment, speed)
+    baseline_epoch(copy.deepcopy(model), x[:warm], y[:warm], device, augment, **base, workers=0)
+    t_ours = _ours(model, x, y, device, augment, speed)
+    t_base = baseline_epoch(base_model, x, y, device, augment, **base)
     out(
         f"(a) one epoch, {n} images, batch {RECIPE['batch_size']}, augmentation {'on' if augment else 'off'}"
     )
     out(f"    ours:       {n / t_ours:10.0f} images/s  ({t_ours:.2f} s)")
-    out(f"    reference:  {n / t_ref:10.0f} images/s  ({t_ref:.2f} s; DataLoader, 4 workers, fp32)")
-    out(f"    ratio:      {t_ref / t_ours:10.2f} x")
+    out(
+        f"    baseline:   {n / t_base:10.0f} images/s  ({t_base:.2f} s; DataLoader, 4 workers, fp32)"
+    )
+    out(f"    ratio:      {t_base / t_ours:10.2f} x")
 
 
-def part_b(mcfg, n: int, k: int, device, out) -> None:
+def part_b(mcfg, n: int, k: int, device, out, speed: dict) -> None:
+    """k models one epoch each: stacked vs one after another."""
     x, y = random_images(n)
     x, y = x.to(device), y.to(device)
     pre = Preprocess("image", MEAN, STD)
-    cfg = trainer_cfg(1, stack=k)
+    cfg = trainer_cfg(1, speed, stack=k)
 
     def models():
         out_ = []
@@ -250,34 +254,41 @@ def main(argv: list[str] | None = None) -> int:
     out(f"model: {mcfg.name}; size: {size}")
     for n_ in notes:
         out(f"note: {n_}")
-    SPEED.clear()  # one run's settings, not those of an earlier main() in this process
-    SPEED["compile"] = compile_mode(args.compile) or False
-    if args.amp:
-        SPEED["amp"] = args.amp
-    out(f"speed settings: {SPEED}")
+    speed = speed_settings(args.compile, args.amp)
+    out(f"speed settings: {speed}")
     if "a" in args.parts:
-        part_a(mcfg, size["n"], device, args.augment, out)
+        part_a(mcfg, size["n"], device, args.augment, out, speed)
     if "b" in args.parts:
-        part_b(mcfg, size["n"], size["k"], device, out)
+        part_b(mcfg, size["n"], size["k"], device, out, speed)
     attacks = args.attacks.split(",") if args.attacks else None
     if "c" in args.parts:
-        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, attacks, args.stack)
+        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, speed, attacks, args.stack)
     if "d" in args.parts:
         dataset = args.dataset or (
             "cifar10" if (CONF / "dataset" / "cifar10.yaml").exists() else "digits"
         )
-        part_d(args.model, dataset, size["epochs_c"], device, out, attacks, args.defense, args.seed)
+        part_d(
+            args.model,
+            dataset,
+            size["epochs_c"],
+            device,
+            out,
+            speed,
+            attacks,
+            args.defense,
+            args.seed,
+        )
     rates = None
     if "e" in args.parts:
-        rates = part_e(args.settings, args.steps, device, device_name(device), out)
+        rates = part_e(args.settings, args.steps, device, device_name(device), out, speed)
     if args.record:
         from mia_bench.io import atomic_write_text
 
         slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
         # one file per run: date, device, parts, and the settings that change the figures
         stem = f"{dt.date.today().isoformat()}-{device.type}-{slug}-{args.parts}"
-        if SPEED["compile"]:
-            stem += f"-{SPEED['compile']}"
+        if speed["compile"]:
+            stem += f"-{speed['compile']}"
         if args.amp:
             stem += f"-{args.amp}"
         if "d" in args.parts:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from mia_bench import conf_dir
 from mia_bench.data import TensorData
 from mia_bench.errors import ConfigError
+from mia_bench.train.loop import compile_mode
 
 CONF = conf_dir()
 # CIFAR-10 channel statistics, as the papers' code normalises with them.
@@ -59,32 +60,41 @@ def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> 
     return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
 
 
-# Speed settings for every part of one benchmark run (`--compile`, `--amp` of the command line).
-SPEED: dict = {}
+def speed_settings(compile_: str | bool | None = None, amp: str | None = None) -> dict:
+    """The trainer's speed settings of one benchmark run (`--compile`, `--amp`), passed to
+    every part: `trainer.compile` (False, True or a torch.compile mode; checked by the
+    trainer's `compile_mode`) and `trainer.amp` when given."""
+    speed: dict = {"compile": compile_mode(compile_) or False}
+    if amp:
+        speed["amp"] = amp
+    return speed
 
 
-def trainer_cfg(epochs: int, **extra) -> DictConfig:
-    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe and
-    the run's SPEED settings."""
+def trainer_cfg(epochs: int, speed: dict | None = None, **extra) -> DictConfig:
+    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe,
+    the run's `speed` settings and `extra` keys."""
     base = OmegaConf.load(CONF / "trainer" / "default.yaml")
-    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, SPEED, extra)
+    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, speed or {}, extra)
 
 
-def _experiment(
+def _run(
     overrides: list[str],
     edit: Callable[[DictConfig], None],
     out_dir: Path,
     notes: list[str],
     attacks: list[str] | None = None,
     defense: str = "relaxloss",
-):
-    """A prepared Experiment with the given attacks (default: every one of conf/attack) that
-    the setting can run (the others are named in `notes`) and the given defense (RelaxLoss
-    with alpha 1 by default; plain cross-entropy where RelaxLoss is missing)."""
+) -> tuple[DictConfig, dict]:
+    """(config, results) of one experiment run through the product's entry point
+    (`mia_bench.experiment.run.run`), with the given attacks (default: every one of
+    conf/attack) that the setting can run (the others are named in `notes`) and the given
+    defense (RelaxLoss with alpha 1 by default; plain cross-entropy where RelaxLoss is
+    missing). A setting an attack cannot run fails before training, so dropping it costs
+    nothing."""
     from hydra import compose, initialize_config_dir
 
     from mia_bench.config import validate
-    from mia_bench.experiment import run as pipeline
+    from mia_bench.experiment.run import run
 
     attacks = sorted(attacks or (p.stem for p in (CONF / "attack").glob("*.yaml")))
     if not (CONF / "defense" / f"{defense}.yaml").exists():
@@ -107,9 +117,7 @@ def _experiment(
             edit(cfg)
         try:
             validate(cfg)
-            exp = pipeline.Experiment(cfg, out_dir)
-            exp.prepare()
-            return exp
+            return cfg, run(cfg, out_dir)
         except ConfigError as err:  # an attack this setting cannot run: drop it, say so
             name = err.key.split(".")[1] if err.key.startswith("attack.") else None
             if name not in attacks:
@@ -128,9 +136,11 @@ def part_c(
     pool: int,
     device: torch.device,
     out,
+    speed: dict,
     attacks: list[str] | None = None,
     stack: int = 1,
 ) -> None:
+    """The RelaxLoss setting on random data, wall time by pipeline stage."""
     notes: list[str] = []
 
     def edit(cfg: DictConfig) -> None:
@@ -140,19 +150,17 @@ def part_c(
             "kind": "image",
             "n_samples": pool,
         }
-        cfg.trainer = trainer_cfg(epochs, stack=stack)
+        cfg.trainer = trainer_cfg(epochs, speed, stack=stack)
         cfg.split.min_queries = 1  # a timing: small pools (tests, --size small) are fine
 
     with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
         t0 = time.perf_counter()
         over = [_model_override(model_name), f"device={device}"]
-        exp = _experiment(over, edit, Path(tmp), notes, attacks)
-        res = exp.run()
+        cfg, res = _run(over, edit, Path(tmp), notes, attacks)
         total = time.perf_counter() - t0
-    cfg = exp.cfg
     out(
         f"(c) RelaxLoss setting on random data: {cfg.model.name}, defense {cfg.defense.name}, "
-        f"{epochs} epochs, {len(exp.split.target_train)} members per model, "
+        f"{epochs} epochs, {res['target']['n_members']} members per model, "
         f"trainer.stack={stack}, attacks {sorted(cfg.attack)}"
     )
     for stage, s in res["timing"].items():
@@ -168,6 +176,7 @@ def part_d(
     epochs: int,
     device: torch.device,
     out,
+    speed: dict,
     attacks: list[str] | None = None,
     defense: str = "relaxloss",
     seed: int = 0,
@@ -178,12 +187,12 @@ def part_d(
     for amp in ["bf16", "none"]:
 
         def edit(cfg: DictConfig, amp=amp) -> None:
-            cfg.trainer = trainer_cfg(epochs, amp=amp)
+            cfg.trainer = trainer_cfg(epochs, speed, amp=amp)
 
         over = [_model_override(model_name), f"dataset={dataset}", f"device={device}"]
         over.append(f"seed={seed}")
         with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
-            res = _experiment(over, edit, Path(tmp), notes, attacks, defense).run()
+            res = _run(over, edit, Path(tmp), notes, attacks, defense)[1]
         rows[amp] = res
     first = rows["bf16"]
     out(
