@@ -1,6 +1,6 @@
 """Part (e) of the benchmark: training rate of every setting the paper targets train.
 
-A setting (mia_bench.repro.plan.Setting) is a model config, an input shape, a class count and a batch
+A setting (mia_bench.repro.plan.SpeedSetting) is a model config, an input shape, a class count and a batch
 size: what decides how fast a model trains. For each, one epoch of `steps` full batches of
 random data goes through the real trainer (`train_model`, no defense, the speed settings of
 conf/trainer/default.yaml and the command line) after a warm-up epoch of the same shapes, so cuDNN's
