@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mia_bench.bench.pipeline import timed
+from mia_bench.bench.common import timed
 
 
 class _PerSampleDataset(torch.utils.data.Dataset):

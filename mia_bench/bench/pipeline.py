@@ -1,4 +1,4 @@
-"""Whole-pipeline parts of the benchmark (`python -m mia_bench.bench`), and what all parts share.
+"""Whole-pipeline parts of the benchmark (`python -m mia_bench.bench`):
 
 (c) the RelaxLoss CIFAR-10 setting on CIFAR-shaped random data, timed by pipeline stage;
 (d) the same protocol on a real dataset with `trainer.amp=bf16` and with `none`: the effect of
@@ -13,68 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
-from mia_bench import conf_dir
+from mia_bench.bench.common import CONF, MEAN, STD, random_images, trainer_cfg
 from mia_bench.data import TensorData
 from mia_bench.errors import ConfigError
-from mia_bench.train.loop import compile_mode
-
-CONF = conf_dir()
-# CIFAR-10 channel statistics, as the papers' code normalises with them.
-MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-# RelaxLoss App. B.3: SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at epochs
-# 150 and 225 of 300; no augmentation. Batch 128 as in their public code.
-RECIPE = {
-    "batch_size": 128,
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "milestones": [150, 225],
-    "gamma": 0.1,
-}
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds `fn()` takes, the device's queued work waited for on both sides (CUDA runs
-    asynchronously, so the host clock alone would miss it)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0
-
-
-def random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n CIFAR-shaped uint8 images with labels in 0..9."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    return x, torch.randint(0, 10, (n,), generator=g)
 
 
 def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> TensorData:
     """CIFAR-10-shaped random data, part (c)'s dataset (its `_target_`)."""
     x, y = random_images(n_samples, seed)
     return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
-
-
-def speed_settings(compile_: str | bool | None = None, amp: str | None = None) -> dict:
-    """The trainer's speed settings of one benchmark run (`--compile`, `--amp`), passed to
-    every part: `trainer.compile` (False, True or a torch.compile mode; checked by the
-    trainer's `compile_mode`) and `trainer.amp` when given."""
-    speed: dict = {"compile": compile_mode(compile_) or False}
-    if amp:
-        speed["amp"] = amp
-    return speed
-
-
-def trainer_cfg(epochs: int, speed: dict | None = None, **extra) -> DictConfig:
-    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe,
-    the run's `speed` settings and `extra` keys."""
-    base = OmegaConf.load(CONF / "trainer" / "default.yaml")
-    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, speed or {}, extra)
 
 
 def _run(

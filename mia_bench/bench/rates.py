@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from mia_bench.bench.pipeline import MEAN, STD, timed, trainer_cfg
+from mia_bench.bench.common import MEAN, STD, timed, trainer_cfg
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model

@@ -159,12 +159,12 @@ def volume(name: str, seeds: str = "0,1,2", extra: list[str] | None = None) -> V
     `mia_bench.repro.reproduce` adds them."""
     from hydra import compose, initialize_config_dir
 
-    from mia_bench.cli import CONF_DIR
+    from mia_bench import conf_dir
     from mia_bench.overrides import expand, merge
     from mia_bench.repro.targets import TARGETS
 
     vol = Volume()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         for sweep in TARGETS[name].sweeps:
             own = ",".join(seeds.split(",")[: sweep.max_seeds]) if sweep.max_seeds else seeds
             overrides = merge(sweep.overrides, [f"seed={own}"], extra or [])

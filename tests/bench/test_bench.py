@@ -65,7 +65,7 @@ def test_bench_rates_part_writes_what_plan_reads(tmp_path, capsys):
 
 
 def test_bench_compile_flag_reaches_the_trainer_and_bad_values_stop(capsys):
-    from mia_bench.bench.pipeline import speed_settings, trainer_cfg
+    from mia_bench.bench.common import speed_settings, trainer_cfg
 
     with pytest.raises(ValueError, match="trainer.compile"):
         bench.main(["--device", "cpu", "--parts", "", "--compile", "fastest"])
