@@ -10,7 +10,7 @@ from mia_bench.repro.targets import TARGETS
 
 def _hydra_jobs(args: list[str]) -> list[list[str]]:
     """The jobs Hydra's basic sweeper itself builds from the overrides (its own code, as the
-    reference the helper must agree with)."""
+    reference that mia_bench.overrides must agree with)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
