@@ -5,8 +5,10 @@ Measured side by side in one run, on CIFAR-shaped random data (uint8 3x32x32, 10
 a. one epoch of one model: our trainer (data on the device, batched preprocessing, the CUDA
    fast path) vs a loop written the way the papers' public code trains: a Dataset that turns
    each image into a PIL image, `ToTensor` + `Normalize` per sample, a DataLoader with 4 worker
-   processes, fp32, `loss.item()` every step for logging. Images/second of each and the ratio.
+   processes, fp32, `loss.item()` every step for logging (mia_bench.bench.baseline_loop).
+   Images/second of each and the ratio.
 b. k models: stacked (`trainer.stack`, mia_bench.train.stacked) vs one after another.
+   (a) and (b): mia_bench.bench.trainer_speed.
 c. the whole RelaxLoss CIFAR-10 setting (target + shadow, the paper's recipe, every attack in
    conf/attack): wall time by pipeline stage (mia_bench.bench.pipeline).
 d. (only with --parts d) the same protocol on a real dataset (--dataset) with bf16 autocast
@@ -23,7 +25,6 @@ batch 128, k = 8, 300 epochs in (c) and (d). On the CPU it runs a smoke-test siz
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import json
 import os
@@ -35,26 +36,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mia_bench.bench.pipeline import (
-    CONF,
-    MEAN,
-    RECIPE,
-    SPEED,
-    STD,
-    part_c,
-    part_d,
-    random_images,
-    timed,
-    trainer_cfg,
-)
+from mia_bench.bench.common import CONF, speed_settings
+from mia_bench.bench.pipeline import part_c, part_d
 from mia_bench.bench.rates import part_e
-from mia_bench.bench.reference_loop import reference_epoch
-from mia_bench.data.transforms import Preprocess
-from mia_bench.defenses.none import NoDefense
-from mia_bench.models import build_model
-from mia_bench.train.core import compile_mode
-from mia_bench.train.loop import train_model
-from mia_bench.train.stacked import train_stacked
+from mia_bench.bench.trainer_speed import part_a, part_b
 
 SIZES = {
     "full": {"n": 12_000, "k": 8, "epochs_c": 300},
@@ -68,98 +53,6 @@ def _model_cfg(name: str, notes: list[str]) -> DictConfig:
         notes.append(f"model {name} is not in conf/model/: small_cnn stands in for it")
         path = CONF / "model" / "small_cnn.yaml"
     return OmegaConf.load(path)
-
-
-def _ours(model, x, y, device, augment: bool, seed: int = 0) -> float:
-    pre = Preprocess("image", MEAN, STD, crop_padding=4 if augment else 0, flip=augment)
-    cfg = trainer_cfg(1)
-    return timed(
-        lambda: train_model(
-            model,
-            NoDefense(10, 1),
-            x,
-            y,
-            cfg,
-            preprocess=pre,
-            seed=seed,
-            device=device,
-            progress=False,
-        ),
-        device,
-    )
-
-
-def part_a(mcfg, n: int, device, augment: bool, out) -> None:
-    x, y = random_images(n)
-    torch.manual_seed(0)
-    model = build_model(mcfg, (3, 32, 32), 10)
-    ref_model = copy.deepcopy(model)
-    ref = {"mean": MEAN, "std": STD, "recipe": RECIPE}
-    # Warm-up on 4 batches and one of the epoch's last (smaller) batch size: CUDA context,
-    # cuDNN autotuning of both shapes, allocator, compilation; not what is compared.
-    warm = 4 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
-    # The same model object as the timed run, so torch.compile's cache is hit then.
-    _ours(model, x[:warm], y[:warm], device, augment)
-    reference_epoch(copy.deepcopy(model), x[:warm], y[:warm], device, augment, **ref, workers=0)
-    t_ours = _ours(model, x, y, device, augment)
-    t_ref = reference_epoch(ref_model, x, y, device, augment, **ref)
-    out(
-        f"(a) one epoch, {n} images, batch {RECIPE['batch_size']}, augmentation {'on' if augment else 'off'}"
-    )
-    out(f"    ours:       {n / t_ours:10.0f} images/s  ({t_ours:.2f} s)")
-    out(f"    reference:  {n / t_ref:10.0f} images/s  ({t_ref:.2f} s; DataLoader, 4 workers, fp32)")
-    out(f"    ratio:      {t_ref / t_ours:10.2f} x")
-
-
-def part_b(mcfg, n: int, k: int, device, out) -> None:
-    x, y = random_images(n)
-    x, y = x.to(device), y.to(device)
-    pre = Preprocess("image", MEAN, STD)
-    cfg = trainer_cfg(1, stack=k)
-
-    def models():
-        out_ = []
-        for i in range(k):
-            torch.manual_seed(i)
-            out_.append(build_model(mcfg, (3, 32, 32), 10))
-        return out_
-
-    def stacked(xs, ys):
-        ms = models()
-        train_stacked(
-            ms,
-            [NoDefense(10, 1) for _ in ms],
-            [(xs, ys)] * k,
-            cfg,
-            seeds=list(range(k)),
-            preprocess=pre,
-            device=device,
-            progress=False,
-        )
-
-    def sequential(xs, ys):
-        for i, m in enumerate(models()):
-            train_model(
-                m,
-                NoDefense(10, 1),
-                xs,
-                ys,
-                cfg,
-                preprocess=pre,
-                seed=i,
-                device=device,
-                progress=False,
-            )
-
-    timings = {}
-    for name, fn in [("stacked", stacked), ("one by one", sequential)]:
-        warm = 2 * RECIPE["batch_size"] + n % RECIPE["batch_size"]
-        fn(x[:warm], y[:warm])  # warm-up, the epoch's last batch size included
-        timings[name] = timed(lambda fn=fn: fn(x, y), device)
-    out(f"(b) {k} models, one epoch of {n} images each")
-    for name, t in timings.items():
-        out(f"    {name + ':':12s}{k * n / t:10.0f} images/s  ({t:.2f} s)")
-    out(f"    ratio:      {timings['one by one'] / timings['stacked']:10.2f} x")
 
 
 def device_name(device: torch.device) -> str:
@@ -230,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "--record", metavar="DIR", help="also write the report to DIR/train-<date>-<device>.txt"
     )
     args = ap.parse_args(argv)
-    from mia_bench.experiment.run import resolve_device
+    from mia_bench.experiment.setup import resolve_device
 
     device = resolve_device(args.device)
     auto = "full" if device.type == "cuda" else "smoke"
@@ -251,34 +144,41 @@ def main(argv: list[str] | None = None) -> int:
     out(f"model: {mcfg.name}; size: {size}")
     for n_ in notes:
         out(f"note: {n_}")
-    SPEED.clear()  # one run's settings, not those of an earlier main() in this process
-    SPEED["compile"] = compile_mode(args.compile) or False
-    if args.amp:
-        SPEED["amp"] = args.amp
-    out(f"speed settings: {SPEED}")
+    speed = speed_settings(args.compile, args.amp)
+    out(f"speed settings: {speed}")
     if "a" in args.parts:
-        part_a(mcfg, size["n"], device, args.augment, out)
+        part_a(mcfg, size["n"], device, args.augment, out, speed)
     if "b" in args.parts:
-        part_b(mcfg, size["n"], size["k"], device, out)
+        part_b(mcfg, size["n"], size["k"], device, out, speed)
     attacks = args.attacks.split(",") if args.attacks else None
     if "c" in args.parts:
-        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, attacks, args.stack)
+        part_c(args.model, size["epochs_c"], 5 * size["n"], device, out, speed, attacks, args.stack)
     if "d" in args.parts:
         dataset = args.dataset or (
             "cifar10" if (CONF / "dataset" / "cifar10.yaml").exists() else "digits"
         )
-        part_d(args.model, dataset, size["epochs_c"], device, out, attacks, args.defense, args.seed)
+        part_d(
+            args.model,
+            dataset,
+            size["epochs_c"],
+            device,
+            out,
+            speed,
+            attacks,
+            args.defense,
+            args.seed,
+        )
     rates = None
     if "e" in args.parts:
-        rates = part_e(args.settings, args.steps, device, device_name(device), out)
+        rates = part_e(args.settings, args.steps, device, device_name(device), out, speed)
     if args.record:
         from mia_bench.io import atomic_write_text
 
         slug = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
         # one file per run: date, device, parts, and the settings that change the figures
         stem = f"{dt.date.today().isoformat()}-{device.type}-{slug}-{args.parts}"
-        if SPEED["compile"]:
-            stem += f"-{SPEED['compile']}"
+        if speed["compile"]:
+            stem += f"-{speed['compile']}"
         if args.amp:
             stem += f"-{args.amp}"
         if "d" in args.parts:

@@ -1,4 +1,4 @@
-"""Whole-pipeline parts of the benchmark (`python -m mia_bench.bench`), and what all parts share.
+"""Whole-pipeline parts of the benchmark (`python -m mia_bench.bench`):
 
 (c) the RelaxLoss CIFAR-10 setting on CIFAR-shaped random data, timed by pipeline stage;
 (d) the same protocol on a real dataset with `trainer.amp=bf16` and with `none`: the effect of
@@ -13,44 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
-from mia_bench import conf_dir
+from mia_bench.bench.common import CONF, MEAN, STD, random_images, trainer_cfg
 from mia_bench.data import TensorData
 from mia_bench.errors import ConfigError
-
-CONF = conf_dir()
-# CIFAR-10 channel statistics, as the papers' code normalises with them.
-MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-# RelaxLoss App. B.3: SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at epochs
-# 150 and 225 of 300; no augmentation. Batch 128 as in their public code.
-RECIPE = {
-    "batch_size": 128,
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "milestones": [150, 225],
-    "gamma": 0.1,
-}
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds `fn()` takes, the device's queued work waited for on both sides (CUDA runs
-    asynchronously, so the host clock alone would miss it)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0
-
-
-def random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n CIFAR-shaped uint8 images with labels in 0..9."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    return x, torch.randint(0, 10, (n,), generator=g)
 
 
 def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> TensorData:
@@ -59,32 +26,24 @@ def load_random_cifar(data_dir=None, n_samples: int = 60_000, seed: int = 0) -> 
     return TensorData("bench_random", x, y, 10, "image", MEAN, STD)
 
 
-# Speed settings for every part of one benchmark run (`--compile`, `--amp` of the command line).
-SPEED: dict = {}
-
-
-def trainer_cfg(epochs: int, **extra) -> DictConfig:
-    """conf/trainer/default.yaml (speed settings included) with the RelaxLoss CIFAR recipe and
-    the run's SPEED settings."""
-    base = OmegaConf.load(CONF / "trainer" / "default.yaml")
-    return OmegaConf.merge(base, RECIPE, {"epochs": epochs}, SPEED, extra)
-
-
-def _experiment(
+def _run(
     overrides: list[str],
     edit: Callable[[DictConfig], None],
     out_dir: Path,
     notes: list[str],
     attacks: list[str] | None = None,
     defense: str = "relaxloss",
-):
-    """A prepared Experiment with the given attacks (default: every one of conf/attack) that
-    the setting can run (the others are named in `notes`) and the given defense (RelaxLoss
-    with alpha 1 by default; plain cross-entropy where RelaxLoss is missing)."""
+) -> tuple[DictConfig, dict]:
+    """(config, results) of one experiment run through the product's entry point
+    (`mia_bench.experiment.run.run`), with the given attacks (default: every one of
+    conf/attack) that the setting can run (the others are named in `notes`) and the given
+    defense (RelaxLoss with alpha 1 by default; plain cross-entropy where RelaxLoss is
+    missing). A setting an attack cannot run fails before training, so dropping it costs
+    nothing."""
     from hydra import compose, initialize_config_dir
 
     from mia_bench.config import validate
-    from mia_bench.experiment import run as pipeline
+    from mia_bench.experiment.run import run
 
     attacks = sorted(attacks or (p.stem for p in (CONF / "attack").glob("*.yaml")))
     if not (CONF / "defense" / f"{defense}.yaml").exists():
@@ -107,9 +66,7 @@ def _experiment(
             edit(cfg)
         try:
             validate(cfg)
-            exp = pipeline.Experiment(cfg, out_dir)
-            exp.prepare()
-            return exp
+            return cfg, run(cfg, out_dir)
         except ConfigError as err:  # an attack this setting cannot run: drop it, say so
             name = err.key.split(".")[1] if err.key.startswith("attack.") else None
             if name not in attacks:
@@ -128,9 +85,11 @@ def part_c(
     pool: int,
     device: torch.device,
     out,
+    speed: dict,
     attacks: list[str] | None = None,
     stack: int = 1,
 ) -> None:
+    """The RelaxLoss setting on random data, wall time by pipeline stage."""
     notes: list[str] = []
 
     def edit(cfg: DictConfig) -> None:
@@ -140,19 +99,17 @@ def part_c(
             "kind": "image",
             "n_samples": pool,
         }
-        cfg.trainer = trainer_cfg(epochs, stack=stack)
+        cfg.trainer = trainer_cfg(epochs, speed, stack=stack)
         cfg.split.min_queries = 1  # a timing: small pools (tests, --size small) are fine
 
     with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
         t0 = time.perf_counter()
         over = [_model_override(model_name), f"device={device}"]
-        exp = _experiment(over, edit, Path(tmp), notes, attacks)
-        res = exp.run()
+        cfg, res = _run(over, edit, Path(tmp), notes, attacks)
         total = time.perf_counter() - t0
-    cfg = exp.cfg
     out(
         f"(c) RelaxLoss setting on random data: {cfg.model.name}, defense {cfg.defense.name}, "
-        f"{epochs} epochs, {len(exp.split.target_train)} members per model, "
+        f"{epochs} epochs, {res['target']['n_members']} members per model, "
         f"trainer.stack={stack}, attacks {sorted(cfg.attack)}"
     )
     for stage, s in res["timing"].items():
@@ -168,6 +125,7 @@ def part_d(
     epochs: int,
     device: torch.device,
     out,
+    speed: dict,
     attacks: list[str] | None = None,
     defense: str = "relaxloss",
     seed: int = 0,
@@ -178,12 +136,12 @@ def part_d(
     for amp in ["bf16", "none"]:
 
         def edit(cfg: DictConfig, amp=amp) -> None:
-            cfg.trainer = trainer_cfg(epochs, amp=amp)
+            cfg.trainer = trainer_cfg(epochs, speed, amp=amp)
 
         over = [_model_override(model_name), f"dataset={dataset}", f"device={device}"]
         over.append(f"seed={seed}")
         with tempfile.TemporaryDirectory(prefix="mia_bench_bench_") as tmp:
-            res = _experiment(over, edit, Path(tmp), notes, attacks, defense).run()
+            res = _run(over, edit, Path(tmp), notes, attacks, defense)[1]
         rows[amp] = res
     first = rows["bf16"]
     out(

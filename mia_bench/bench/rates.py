@@ -1,6 +1,6 @@
 """Part (e) of the benchmark: training rate of every setting the paper targets train.
 
-A setting (mia_bench.repro.plan.Setting) is a model config, an input shape, a class count and a batch
+A setting (mia_bench.repro.plan.SpeedSetting) is a model config, an input shape, a class count and a batch
 size: what decides how fast a model trains. For each, one epoch of `steps` full batches of
 random data goes through the real trainer (`train_model`, no defense, the speed settings of
 conf/trainer/default.yaml and the command line) after a warm-up epoch of the same shapes, so cuDNN's
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from mia_bench.bench.pipeline import MEAN, STD, timed, trainer_cfg
+from mia_bench.bench.common import MEAN, STD, timed, trainer_cfg
 from mia_bench.data.transforms import Preprocess
 from mia_bench.defenses.none import NoDefense
 from mia_bench.models import build_model
@@ -45,10 +45,10 @@ def _preprocess(shape: list[int]) -> Preprocess:
     )
 
 
-def measure(row: dict, steps: int, device: torch.device) -> float:
+def measure(row: dict, steps: int, device: torch.device, speed: dict) -> float:
     """Seconds of one epoch of `steps` full batches of the setting `row` (plan JSON row)."""
     shape, classes, batch = row["shape"], int(row["classes"]), int(row["batch_size"])
-    cfg = trainer_cfg(1, batch_size=batch, checkpoint_every=0)
+    cfg = trainer_cfg(1, speed, batch_size=batch, checkpoint_every=0)
     x, y = _data(shape, classes, batch * steps)
     x, y = x.to(device), y.to(device)
     pre = _preprocess(shape)
@@ -74,7 +74,14 @@ def measure(row: dict, steps: int, device: torch.device) -> float:
     return timed(lambda: epoch(len(x)), device)
 
 
-def part_e(settings_path: str | None, steps: int, device: torch.device, device_name: str, out):
+def part_e(
+    settings_path: str | None,
+    steps: int,
+    device: torch.device,
+    device_name: str,
+    out,
+    speed: dict,
+) -> dict:
     """Measure every setting; returns the JSON report (device, rates) that `plan --rates` reads."""
     if settings_path:
         rows = json.loads(Path(settings_path).read_text())
@@ -92,15 +99,15 @@ def part_e(settings_path: str | None, steps: int, device: torch.device, device_n
     out(f"    {'setting':36s} {'images/s':>10s} {'epoch s':>8s} {'hours of its volume':>20s}")
     rates = []
     for row in rows:
-        sec = measure(row, steps, device)
+        sec = measure(row, steps, device, speed)
         rate = steps * int(row["batch_size"]) / sec
         hours = row["sample_epochs"] / rate / 3600
         rates.append({"key": row["key"], "images_per_s": rate, "seconds": sec, "steps": steps})
         out(f"    {row['key']:36s} {rate:10.0f} {sec:8.2f} {hours:20.2f}")
-    speed = trainer_cfg(1)
+    used = trainer_cfg(1, speed)
     return {
         "device": device_name,
         "torch": torch.__version__,
-        "speed": {"amp": speed.amp, "compile": speed.compile},
+        "speed": {"amp": used.amp, "compile": used.compile},
         "rates": rates,
     }

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mia_bench.audit.results import ranking_attack
-from mia_bench.io import atomic_write_text
 
 COLUMNS = [
     "dataset",
@@ -97,7 +95,8 @@ def label_defenses(rows: list[dict[str, Any]]) -> None:
             r["defense"] = f"{name} ({inner})" if inner else name
 
 
-def _mean(values: list[Any]) -> tuple[float | None, float | None]:
+def mean_std(values: list[Any]) -> tuple[float | None, float | None]:
+    """Mean and (population) standard deviation of the values that are not None."""
     v = [float(x) for x in values if x is not None]
     return (float(np.mean(v)), float(np.std(v))) if v else (None, None)
 
@@ -130,7 +129,7 @@ def matched_dp_sgd(rows: list[dict[str, Any]], gap: float = MATCHED_GAP) -> dict
     for key, group in groups.items():
         if key[2] != "none":
             continue
-        base = _mean([r["test_acc"] for r in group])[0]
+        base = mean_std([r["test_acc"] for r in group])[0]
         dp = [
             (k, g)
             for k, g in groups.items()
@@ -139,10 +138,10 @@ def matched_dp_sgd(rows: list[dict[str, Any]], gap: float = MATCHED_GAP) -> dict
         ok = [
             (eps, k)
             for k, g in dp
-            if (acc := _mean([r["test_acc"] for r in g])[0]) is not None
+            if (acc := mean_std([r["test_acc"] for r in g])[0]) is not None
             and base is not None
             and acc >= base - gap
-            and (eps := _mean([r["eps_theory"] for r in g])[0]) is not None
+            and (eps := mean_std([r["eps_theory"] for r in g])[0]) is not None
         ]
         if ok:
             out[(key[0], key[1], key[3])] = min(ok)[1]
@@ -167,7 +166,7 @@ def audit_tables(rows: list[dict[str, Any]], gap: float = MATCHED_GAP) -> tuple[
         name = f"**DP-SGD at matched utility**: {defense}" if key in matched else str(defense)
         cells = [str(dataset), str(model), name, f"shadow.defense={shadow}"]
         cells.append(str(len(group)))
-        cells += [_fmt(*_mean([r.get(c) for r in group])) for c in MEAN_COLUMNS]
+        cells += [_fmt(*mean_std([r.get(c) for r in group])) for c in MEAN_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
         "\nAll columns but test_acc are those of the ranking attack (`attack` in audit.csv). "
@@ -178,10 +177,6 @@ def audit_tables(rows: list[dict[str, Any]], gap: float = MATCHED_GAP) -> tuple[
         "below the undefended model's (none found when no such row is marked).\n"
     )
     return buf.getvalue(), "\n".join(lines) + "\n" + note
-
-
-def _slug(*parts: Any) -> str:
-    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(p)) for p in parts)
 
 
 def vulnerable_table(rows: list[dict[str, Any]], k: int = 10) -> str:
@@ -206,111 +201,3 @@ def vulnerable_table(rows: list[dict[str, Any]], k: int = 10) -> str:
                 f"{float(v['score'][i]):.4g} | {'yes' if v['canary'][i] else 'no'} |"
             )
     return "\n".join(parts) + "\n"
-
-
-def make_audit_report(
-    runs: list[Any], out: Path, pdf: bool = True, gap: float = MATCHED_GAP
-) -> list[Path]:
-    """Write the audit tables and plots for the runs (aggregate.Run) that audited canaries;
-    nothing when none did."""
-    from mia_bench.report import plots
-
-    rows = [r for run in runs if (r := audit_row(run.path, run.row, run.results)) is not None]
-    if not rows:
-        return []
-    label_defenses(rows)
-    # one row per setting and seed (the same DP-SGD point can be in two sweeps): the last kept
-    unique = {
-        (r["dataset"], r["model"], r["defense"], r["shadow_defense"], r["seed"]): r for r in rows
-    }
-    rows = list(unique.values())
-    written = []
-    table_csv, table_md = audit_tables(rows, gap)
-    for name, text in (
-        ("audit.csv", table_csv),
-        ("audit.md", "# Canary audit\n\n" + table_md),
-        ("vulnerable.md", vulnerable_table(rows)),
-    ):
-        atomic_write_text(out / name, text)
-        written.append(out / name)
-    written += plots.save(privacy_utility(rows), out / "audit_privacy_utility", pdf)
-    if any(r["eps_theory"] is not None for r in rows):
-        written += plots.save(epsilon_plot(rows), out / "audit_epsilon", pdf)
-    for i, (key, group) in enumerate(settings(rows).items()):
-        fig = image_grid(group[0]["_dir"] / "vulnerable.npz", " / ".join(map(str, key[:3])))
-        if fig is not None:
-            stem = f"vulnerable_{i}_" + _slug(key[0], key[1], key[2].split(" ")[0])
-            written += plots.save(fig, out / stem, pdf)
-    return written
-
-
-def privacy_utility(rows: list[dict[str, Any]]):
-    import matplotlib.pyplot as plt
-
-    # the lowest FPR the canaries resolve (0.1% needs >= 1000 OUT canaries, 1% >= 100)
-    col = next(
-        (
-            c
-            for c in ("canary_tpr_at_0.1%fpr", "canary_tpr_at_1%fpr")
-            if any(r[c] is not None for r in rows)
-        ),
-        "canary_auc",
-    )
-    fig, ax = plt.subplots(figsize=(5.2, 4.0))
-    for i, (key, group) in enumerate(settings(rows).items()):
-        (x, xs), (y, ys) = _mean([r["test_acc"] for r in group]), _mean([r[col] for r in group])
-        if x is None or y is None:
-            continue
-        ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="o", ms=6, color=f"C{i % 10}", label=key[2])
-    what = {"canary_auc": "AUC"}.get(col, "TPR at " + ("0.1%" if "0.1%" in col else "1%") + " FPR")
-    ax.set_xlabel("test accuracy")
-    ax.set_ylabel(f"canary {what} ({rows[0]['attack']})")
-    ax.set_title("Canary audit: privacy vs utility", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def epsilon_plot(rows: list[dict[str, Any]]):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 4.0))
-    pts = [r for r in rows if r["eps_theory"] is not None]
-    top = max(r["eps_theory"] for r in pts) * 1.1
-    ax.plot([0, top], [0, top], ls="--", color="0.6", lw=0.8, label="empirical = theory")
-    for c, marker, name in (
-        ("eps_clopper_pearson", "o", "Clopper-Pearson"),
-        ("eps_one_run", "s", "one run"),
-    ):
-        ax.scatter([r["eps_theory"] for r in pts], [r[c] for r in pts], marker=marker, label=name)
-    ax.set_xlabel("accountant's epsilon (DP-SGD)")
-    ax.set_ylabel("empirical epsilon lower bound (95%)")
-    ax.set_title("Empirical vs theoretical epsilon", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def image_grid(path: Path, title: str):
-    """4 x 8 grid of the most vulnerable images with their labels (as trained), or None."""
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        if "x" not in z.files:
-            return None
-        x, labels, canary = z["x"], z["label"], z["canary"]
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(4, 8, figsize=(8, 4.6))
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= len(x):
-            continue
-        img = np.moveaxis(x[i], 0, -1)
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray")
-        ax.set_title(f"{int(labels[i])}" + (" (c)" if canary[i] else ""), fontsize=7)
-    fig.suptitle(f"{title}: most vulnerable training images ((c) = canary)", fontsize=9)
-    fig.tight_layout()
-    return fig

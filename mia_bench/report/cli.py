@@ -9,7 +9,8 @@ that the run's own summary.md stays):
   privacy_utility.png|pdf       test accuracy vs attack AUC (one file per dataset/model/attacker)
   roc.png|pdf                   log-log ROC curves of chosen runs
   loss_hist.png|pdf             member vs non-member loss histograms of chosen runs
-  audit.*, vulnerable*          canary audits (runs with audit=canaries; mia_bench/report/audit.py)
+  audit.*, vulnerable*          canary audits (runs with audit=canaries; mia_bench/report/audit.py,
+                                audit_figures.py)
 
 Jobs that failed (error.json), stopped early (no results.json) or never started (missing from
 a sweep's multirun.yaml) are listed on the console and in summary.md, not fatal. Running it
@@ -26,12 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from mia_bench.io import atomic_write_text
-from mia_bench.report.aggregate import Collection, Group, collect, fmt_value, group_label
-from mia_bench.report.audit import make_audit_report
+from mia_bench.report import audit
+from mia_bench.report.aggregate import Collection, Group, collect, group_label
+from mia_bench.report.rows import Run, fmt_value
 from mia_bench.report.runs import RESULTS, SCORES
-from mia_bench.report.tables import SHADOW_MODE, render_all
-
-ATTACKER = {"same": "adaptive attacker", "none": "non-adaptive attacker"}
+from mia_bench.report.tables import ATTACKER, SHADOW_MODE, render_all
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +87,7 @@ def _matches(g: Group, selector: str) -> bool:
 def choose(c: Collection, selectors: list[str], max_runs: int) -> list[Group]:
     """Settings for the per-run plots: those matching every selector; when more than
     `max_runs`, the undefended one plus others evenly spaced in table order."""
-    from mia_bench.report.plots import no_defense
+    from mia_bench.report.privacy_utility import no_defense
 
     pool = [g for g in c.groups if all(_matches(g, s) for s in selectors)]
     if len(pool) <= max_runs:
@@ -99,14 +99,14 @@ def choose(c: Collection, selectors: list[str], max_runs: int) -> list[Group]:
     return [g for g in pool if g is base or id(g) in picked]
 
 
-def _slug(*parts: str) -> str:
-    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", p) for p in parts)
+def _slug(*parts: object) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(p)) for p in parts)
 
 
 def make_plots(
     c: Collection, out: Path, selectors: list[str], max_runs: int, pdf: bool
 ) -> list[Path]:
-    from mia_bench.report import plots
+    from mia_bench.report import plots, privacy_utility, reference_count, score_plots
 
     written: list[Path] = []
     facets: dict[tuple[str, str, str], list[Group]] = {}
@@ -115,11 +115,11 @@ def make_plots(
     for (dataset, model, shadow), groups in facets.items():
         stem = "privacy_utility" + ("" if len(facets) == 1 else "_" + _slug(dataset, model, shadow))
         title = f"{dataset} / {model}, {ATTACKER.get(shadow, shadow)}: test accuracy vs attack AUC"
-        fig = plots.privacy_utility(groups, c.attacks, c.settings, title)
+        fig = privacy_utility.privacy_utility(groups, c.attacks, c.settings, title)
         written += plots.save(fig, out / stem, pdf)
 
     for (dataset, model, shadow), groups in facets.items():
-        fig = plots.reference_count(
+        fig = reference_count.reference_count(
             groups, f"{dataset} / {model}: attack strength vs number of reference models"
         )
         if fig is not None:
@@ -140,7 +140,7 @@ def make_plots(
     scores = [plots.load_scores(g.first_run().path / SCORES) for g in chosen]
     shadows = {str(g.shadow_defense) for g in chosen}
     who = ATTACKER.get(shadows.pop(), "") if len(shadows) == 1 else "mixed attackers"
-    fig = plots.roc_curves(
+    fig = score_plots.roc_curves(
         list(zip(labels, scores)),
         c.attacks,
         f"ROC curves of the target's membership scores ({who})",
@@ -148,11 +148,49 @@ def make_plots(
     if fig is not None:
         written += plots.save(fig, out / "roc", pdf)
     aucs = [g.first_run().row.get("loss.auc") for g in chosen]
-    fig = plots.loss_histograms(
+    fig = score_plots.loss_histograms(
         list(zip(labels, scores, aucs)), "Target loss on members vs non-members"
     )
     if fig is not None:
         written += plots.save(fig, out / "loss_hist", pdf)
+    return written
+
+
+def make_audit_report(
+    runs: list[Run], out: Path, pdf: bool = True, gap: float = audit.MATCHED_GAP
+) -> list[Path]:
+    """Write the audit tables and plots for the runs (aggregate.Run) that audited canaries;
+    nothing when none did."""
+    from mia_bench.report import audit_figures, plots
+
+    rows = [r for run in runs if (r := audit.audit_row(run.path, run.row, run.results)) is not None]
+    if not rows:
+        return []
+    audit.label_defenses(rows)
+    # one row per setting and seed (the same DP-SGD point can be in two sweeps): the last kept
+    unique = {
+        (r["dataset"], r["model"], r["defense"], r["shadow_defense"], r["seed"]): r for r in rows
+    }
+    rows = list(unique.values())
+    written = []
+    table_csv, table_md = audit.audit_tables(rows, gap)
+    for name, text in (
+        ("audit.csv", table_csv),
+        ("audit.md", "# Canary audit\n\n" + table_md),
+        ("vulnerable.md", audit.vulnerable_table(rows)),
+    ):
+        atomic_write_text(out / name, text)
+        written.append(out / name)
+    written += plots.save(audit_figures.privacy_utility(rows), out / "audit_privacy_utility", pdf)
+    if any(r["eps_theory"] is not None for r in rows):
+        written += plots.save(audit_figures.epsilon_plot(rows), out / "audit_epsilon", pdf)
+    for i, (key, group) in enumerate(audit.settings(rows).items()):
+        fig = audit_figures.image_grid(
+            group[0]["_dir"] / "vulnerable.npz", " / ".join(map(str, key[:3]))
+        )
+        if fig is not None:
+            stem = f"vulnerable_{i}_" + _slug(key[0], key[1], key[2].split(" ")[0])
+            written += plots.save(fig, out / stem, pdf)
     return written
 
 

@@ -98,13 +98,11 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
         hydra_cfg = cfg["hydra"]
         if hydra_cfg["sweeper"]["_target_"] != BASIC_SWEEPER:
             return None
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from mia_bench.overrides import expand
 
         params = hydra_cfg["sweeper"].get("params") or {}
         args = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg["overrides"]["task"])
-        parsed = OverridesParser.create().parse_overrides(args)
-        return BasicSweeper.split_arguments(parsed, None)[0]
+        return expand(args)
     except Exception:  # noqa: BLE001 - an odd sweep folder only loses the "missing" list
         return None
 

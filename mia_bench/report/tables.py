@@ -12,18 +12,15 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from mia_bench.report.aggregate import (
-    ATTACK_METRICS,
-    TARGET_COLS,
-    Collection,
-    Group,
-    fmt_value,
-    short_names,
-)
+from mia_bench.report.aggregate import Collection, Group, short_names
+from mia_bench.report.rows import ATTACK_METRICS, TARGET_COLS, fmt_value
 
+# The attacker a run's `shadow.defense` stands for: shadow models trained with the target's
+# defense ("same": adaptive) or without ("none"). Every report and comparison names it so.
+ATTACKER = {"same": "adaptive attacker", "none": "non-adaptive attacker"}
 SHADOW_MODE = {
-    "same": "adaptive attacker (shadow models trained with the target's defense)",
-    "none": "non-adaptive attacker (shadow models trained without defense)",
+    "same": f"{ATTACKER['same']} (shadow models trained with the target's defense)",
+    "none": f"{ATTACKER['none']} (shadow models trained without defense)",
 }
 
 

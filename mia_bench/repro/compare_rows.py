@@ -12,25 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mia_bench.report.aggregate import ATTACK_METRICS as SUMMARY_METRICS
-from mia_bench.report.aggregate import TARGET_COLS
+from mia_bench.report.aggregate import Group, group_runs
+from mia_bench.report.rows import ATTACK_METRICS as SUMMARY_METRICS
+from mia_bench.report.rows import TARGET_COLS, Run
 
 # summary.csv columns that are neither a metric nor part of a setting's identity.
 BOOKKEEPING = {"run", "seed", "models", "cache_hits", "attack_cache_hits", "seconds"}
-TARGET_METRICS = {
-    "train_acc": 100.0,
-    "test_acc": 100.0,
-    "gap": 100.0,
-    "train_loss_mean": 1.0,
-    "train_loss_var": 1.0,
-    "test_loss_mean": 1.0,
-    "test_loss_var": 1.0,
-}
+# The report's target columns in paper units: accuracies (and their gap) in %, loss
+# statistics as they are.
+TARGET_METRICS = {c: 100.0 if c in ("train_acc", "test_acc", "gap") else 1.0 for c in TARGET_COLS}
 ATTACK_METRICS = {"auc": 100.0, "acc": 100.0}
 # paper.csv key column -> summary.csv column.
 KEY_ALIASES = {"shadow": "shadow_defense"}
@@ -65,28 +58,6 @@ def _summary_metric(col: str) -> bool:
     return not col.startswith("defense.") and col.endswith(tuple(f".{m}" for m in SUMMARY_METRICS))
 
 
-@dataclass
-class Setting:
-    """Runs of one setting (everything but the seed equal) and their per-metric values."""
-
-    key: dict[str, str]
-    seeds: list[str] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)
-
-    def mean(self, metric: str) -> float | None:
-        v = self.values.get(metric) or []
-        return statistics.fmean(v) if v else None
-
-    def std(self, metric: str) -> float | None:
-        """Sample standard deviation (n - 1), as `aggregate.Group.std`."""
-        v = self.values.get(metric) or []
-        return statistics.stdev(v) if len(v) > 1 else None
-
-    @property
-    def label(self) -> str:
-        return self.key.get("approach") or self.key.get("defense", "?")
-
-
 def _metric_values(row: dict[str, str]) -> dict[str, float]:
     """summary.csv row -> {paper-style metric name: value in paper units}."""
     out: dict[str, float] = {}
@@ -103,17 +74,25 @@ def _metric_values(row: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def settings(rows: list[dict[str, str]]) -> list[Setting]:
-    """Group summary.csv rows by everything that is not a seed, a metric or bookkeeping."""
-    groups: dict[tuple, Setting] = {}
+def settings(rows: list[dict[str, str]]) -> list[Group]:
+    """summary.csv rows -> the report's groups (`mia_bench.report.aggregate`): rows equal in
+    everything that is not a seed, a metric or bookkeeping, in first-seen order, each run's
+    values in paper units under paper.csv's metric names."""
+    runs = []
     for row in rows:
         ident = {k: v for k, v in row.items() if k not in BOOKKEEPING and not _summary_metric(k)}
-        gk = tuple(sorted(ident.items()))
-        s = groups.setdefault(gk, Setting(ident))
-        s.seeds.append(row.get("seed", ""))
-        for m, v in _metric_values(row).items():
-            s.values.setdefault(m, []).append(v)
-    return list(groups.values())
+        values = {"seed": row.get("seed", ""), **_metric_values(row)}
+        runs.append(Run(Path(row.get("run", "")), {**ident, **values}, {}))
+    cols = list(dict.fromkeys(k for r in runs for k in r.row if not _paper_value(k)))
+    params = [c for c in cols if c.startswith("defense.")]
+    named = ("dataset", "model", "shadow_defense", "defense")
+    others = [c for c in cols if c not in named and c not in params]
+    return group_runs(runs, params, others)
+
+
+def _paper_value(col: str) -> bool:
+    """A column of `settings`' rows that is not part of the identity: seed or metric."""
+    return col == "seed" or is_metric(col)
 
 
 def _same(paper_value: str, ours: str | None) -> bool:
@@ -136,23 +115,24 @@ def our_column(key: str) -> str:
     return f"defense.{key}"
 
 
-def match(paper_row: dict[str, str], keys: list[str], ours: list[Setting]) -> Setting | None:
+def match(paper_row: dict[str, str], keys: list[str], ours: list[Group]) -> Group | None:
     """Our setting with every key the paper row fills; the one with most seeds if several."""
     found = [
         s
         for s in ours
         if all(_same(paper_row[k], s.key.get(our_column(k))) for k in keys if paper_row[k] != "")
     ]
-    return max(found, key=lambda s: len(s.seeds)) if found else None
+    return max(found, key=lambda s: s.n) if found else None
 
 
-def ours_csv(ours: list[Setting]) -> str:
+def ours_csv(ours: list[Group]) -> str:
     """One row per setting: identity, seeds, then <metric>_mean and <metric>_std."""
     ident: list[str] = []
     metrics: list[str] = []
     for s in ours:
-        ident += [k for k in s.key if k not in ident]
-        metrics += [m for m in s.values if m not in metrics]
+        for r in s.runs:
+            ident += [k for k in r.row if not _paper_value(k) and k not in ident]
+            metrics += [m for m in r.row if is_metric(m) and m not in metrics]
     head = [*ident, "seeds", "n"]
     for m in metrics:
         head += [f"{m}_mean", f"{m}_std"]
@@ -160,7 +140,8 @@ def ours_csv(ours: list[Setting]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(head)
     for s in ours:
-        row = [s.key.get(k, "") for k in ident] + [" ".join(s.seeds), len(s.seeds)]
+        key = s.key
+        row = [key.get(k, "") for k in ident] + [" ".join(s.seeds), s.n]
         for m in metrics:
             mean, std = s.mean(m), s.std(m)
             row += ["" if mean is None else f"{mean:.6g}", "" if std is None else f"{std:.6g}"]

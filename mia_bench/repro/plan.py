@@ -39,7 +39,7 @@ TEACHER = {"distillation", "dmp"}
 
 
 @dataclass(frozen=True)
-class Setting:
+class SpeedSetting:
     """What sets the training speed of a model: architecture, input shape, classes, batch."""
 
     model_yaml: str  # the model config as sorted JSON
@@ -60,14 +60,14 @@ class Volume:
     models: dict[str, float] = field(default_factory=dict)  # cache identity -> training FLOPs
     sample_epochs: int = 0
     # training samples x epochs per speed setting (models of one setting train equally fast)
-    by_setting: dict[Setting, int] = field(default_factory=dict)
+    by_setting: dict[SpeedSetting, int] = field(default_factory=dict)
 
     @property
     def flops(self) -> float:
         return sum(self.models.values())
 
     def hours(self, rates: dict[str, float]) -> float | None:
-        """Training time at measured rates (images/s per `Setting.key`); None if one is missing."""
+        """Training time at measured rates (images/s per `SpeedSetting.key`); None if one is missing."""
         if any(s.key not in rates for s in self.by_setting):
             return None
         return sum(n / rates[s.key] for s, n in self.by_setting.items()) / 3600
@@ -129,7 +129,7 @@ def add_job(vol: Volume, cfg: DictConfig) -> None:
         roles += [
             (f"reference{i}", shadow_defense, population // 2) for i in range(lira.num_models)
         ]
-    setting = Setting(model_yaml, tuple(shape), classes, int(cfg.trainer.batch_size))
+    setting = SpeedSetting(model_yaml, tuple(shape), classes, int(cfg.trainer.batch_size))
     common = [cfg.dataset.name, model_yaml, json.dumps(trainer, sort_keys=True)]
     common += [json.dumps(OmegaConf.to_container(cfg.split, resolve=True), sort_keys=True)]
     common += [str(cfg.seed), str(cfg.shadow.count)]
@@ -158,22 +158,18 @@ def volume(name: str, seeds: str = "0,1,2", extra: list[str] | None = None) -> V
     `extra` overrides are added to every sweep (a key the target sets is replaced), as
     `mia_bench.repro.reproduce` adds them."""
     from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from mia_bench.cli import CONF_DIR
-    from mia_bench.repro.reproduce import merge
+    from mia_bench import conf_dir
+    from mia_bench.overrides import expand, merge
     from mia_bench.repro.targets import TARGETS
 
     vol = Volume()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         for sweep in TARGETS[name].sweeps:
             own = ",".join(seeds.split(",")[: sweep.max_seeds]) if sweep.max_seeds else seeds
             overrides = merge(sweep.overrides, [f"seed={own}"], extra or [])
-            parsed = OverridesParser.create().parse_overrides(overrides)
-            for batch in BasicSweeper.split_arguments(parsed, None):
-                for job in batch:
-                    add_job(vol, compose("config", overrides=job))
+            for job in expand(overrides):
+                add_job(vol, compose("config", overrides=job))
     return vol
 
 
@@ -186,16 +182,16 @@ def _num(x: float) -> str:
     return f"{x:.2g}" if x < 1 else f"{x:.1f}"
 
 
-def settings(targets: list[str], seeds: str = "0,1,2") -> dict[Setting, int]:
+def settings(targets: list[str], seeds: str = "0,1,2") -> dict[SpeedSetting, int]:
     """Every speed setting the targets train, with its training samples x epochs."""
-    out: dict[Setting, int] = {}
+    out: dict[SpeedSetting, int] = {}
     for name in targets:
         for s, n in volume(name, seeds).by_setting.items():
             out[s] = out.get(s, 0) + n
     return out
 
 
-def write_settings(path: str, found: dict[Setting, int]) -> None:
+def write_settings(path: str, found: dict[SpeedSetting, int]) -> None:
     """The settings as JSON, the input of `python -m mia_bench.bench --parts e --settings`."""
     from mia_bench.io import atomic_write_text
 

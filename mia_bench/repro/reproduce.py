@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mia_bench.overrides import key_of, list_items, merge, sweep_values
 from mia_bench.repro.targets import TARGETS, Sweep, Target
 
 LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm", "slurm", "ray")
@@ -49,21 +50,6 @@ class Plan:
     smoke: bool
 
 
-def key_of(override: str) -> str:
-    """The config key an override sets (`+a.b=1` -> `a.b`, `hydra/launcher=x` -> itself)."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def merge(*lists: list[str] | tuple[str, ...]) -> list[str]:
-    """Overrides in order; a later one for the same key replaces the earlier one in place, so
-    that Hydra never sees a key twice."""
-    out: dict[str, str] = {}
-    for lst in lists:
-        for o in lst:
-            out[key_of(o)] = o  # an existing key keeps its position
-    return list(out.values())
-
-
 def _quote(path: Path) -> str:
     """A path as a Hydra value: quoted when it holds characters that Hydra's override grammar
     would parse (commas sweep, brackets make lists, spaces split)."""
@@ -76,7 +62,7 @@ def _quote(path: Path) -> str:
 def _attacks(sweep: Sweep) -> list[str]:
     for o in sweep.overrides:
         if key_of(o) == "attack":
-            return [a.strip() for a in o.split("=", 1)[1].strip("[]").split(",")]
+            return list_items(o)
     return []
 
 
@@ -122,28 +108,13 @@ def plan(target: Target, args: argparse.Namespace) -> Plan:
     return Plan(target, runs, out, common, smoke)
 
 
-def _top_level_values(value: str) -> list[str]:
-    """`0.5,1.0,[1,2]` -> ['0.5', '1.0', '[1,2]']: the values of a swept override."""
-    out, depth, start = [], 0, 0
-    for i, ch in enumerate(value):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(value[start:i])
-            start = i + 1
-    return [*out, value[start:]]
-
-
 def thin(override: str) -> str:
     """At smoke scale a defense parameter sweep keeps its two ends: every defense still runs,
     in a third of the jobs."""
-    key, _, value = override.partition("=")
-    values = _top_level_values(value)
+    values = sweep_values(override)
     if not key_of(override).startswith("defense.") or len(values) <= 2:
         return override
-    return f"{key}={values[0]},{values[-1]}"
+    return f"{override.partition('=')[0]}={values[0]},{values[-1]}"
 
 
 def sweep_command(p: Plan, sweep: Sweep, args: argparse.Namespace) -> list[str]:

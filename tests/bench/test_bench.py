@@ -65,16 +65,17 @@ def test_bench_rates_part_writes_what_plan_reads(tmp_path, capsys):
 
 
 def test_bench_compile_flag_reaches_the_trainer_and_bad_values_stop(capsys):
-    from mia_bench.bench.pipeline import SPEED, trainer_cfg
+    from mia_bench.bench.common import speed_settings, trainer_cfg
 
-    try:
-        with pytest.raises(ValueError, match="trainer.compile"):
-            bench.main(["--device", "cpu", "--parts", "", "--compile", "fastest"])
-        assert bench.main(["--device", "cpu", "--parts", "", "--compile", "reduce-overhead"]) == 0
-        assert trainer_cfg(1).compile == "reduce-overhead"
-        assert "'compile': 'reduce-overhead'" in capsys.readouterr().out
-    finally:
-        SPEED.clear()
+    with pytest.raises(ValueError, match="trainer.compile"):
+        bench.main(["--device", "cpu", "--parts", "", "--compile", "fastest"])
+    assert bench.main(["--device", "cpu", "--parts", "", "--compile", "reduce-overhead"]) == 0
+    # the settings main() passes to every part, and the trainer config they make
+    speed = speed_settings("reduce-overhead", None)
+    assert trainer_cfg(1, speed).compile == "reduce-overhead"
+    assert "'compile': 'reduce-overhead'" in capsys.readouterr().out
+    # nothing is left behind for a later run in the same process
+    assert trainer_cfg(1).compile is False
 
 
 @pytest.mark.slow

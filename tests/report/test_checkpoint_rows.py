@@ -7,7 +7,7 @@ import json
 from test_report import write_run
 
 from mia_bench.report.aggregate import collect
-from mia_bench.report.plots import curves
+from mia_bench.report.privacy_utility import curves
 
 
 def _with_checkpoints(folder, seed: int) -> None:

@@ -13,7 +13,7 @@ import yaml
 
 from mia_bench.report import cli as report
 from mia_bench.report.aggregate import collect
-from mia_bench.report.plots import curves, no_defense
+from mia_bench.report.privacy_utility import curves, no_defense
 from mia_bench.report.runs import find_jobs
 from mia_bench.report.tables import tex_escape
 
@@ -290,7 +290,7 @@ def test_roc_curves_of_many_runs_stay_distinct(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mia_bench.report.plots import roc_curves
+    from mia_bench.report.score_plots import roc_curves
 
     rng = np.random.default_rng(0)
     runs = []
@@ -311,7 +311,7 @@ def test_roc_axes_start_at_one_over_the_queries_and_legends_carry_the_numbers(tm
 
     matplotlib.use("Agg")
     from mia_bench.metrics import auc, tpr_at_fpr
-    from mia_bench.report.plots import roc_curves
+    from mia_bench.report.score_plots import roc_curves
 
     rng = np.random.default_rng(1)
     member = np.arange(700) < 300  # 300 members, 400 non-members
@@ -336,7 +336,7 @@ def test_loss_histograms_share_one_y_axis(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mia_bench.report.plots import loss_histograms
+    from mia_bench.report.score_plots import loss_histograms
 
     rng = np.random.default_rng(2)
     runs = []
@@ -382,7 +382,8 @@ def test_privacy_utility_one_style_per_defense_and_no_forced_half(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mia_bench.report.plots import defense_style, privacy_utility
+    from mia_bench.report.plots import defense_style
+    from mia_bench.report.privacy_utility import privacy_utility
 
     c1 = _pu_runs(tmp_path / "a", ["relaxloss", "crl", "ccl"], with_none=True)
     c2 = _pu_runs(tmp_path / "b", ["ccl", "dp_sgd", "relaxloss"], with_none=False)

@@ -1,4 +1,5 @@
-"""A training loop written the way the papers' public code trains, as the benchmark's baseline.
+"""The benchmark's plain baseline: a training loop written the way the papers' public code
+trains, which part (a) times against our trainer.
 
 torchvision-style: a Dataset that turns each stored image into a PIL image and applies
 per-sample transforms (`ToTensor`, `Normalize`, optionally `RandomCrop`/`RandomHorizontalFlip`),
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mia_bench.bench.pipeline import timed
+from mia_bench.bench.common import timed
 
 
 class _PerSampleDataset(torch.utils.data.Dataset):
@@ -31,7 +32,7 @@ class _PerSampleDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
 
 
-def reference_epoch(
+def baseline_epoch(
     model, x, y, device: torch.device, augment: bool, *, mean, std, recipe: dict, workers: int = 4
 ) -> float:
     """One epoch the papers' way; returns seconds (worker start-up included, as every epoch
