@@ -26,7 +26,7 @@ class Attack:
 
     def cache_inputs(self) -> dict[str, np.ndarray]:
         """Arrays besides the shadow / target signals that the results depend on; they join
-        the attack-cache key (mia_bench.cache.attack_outputs)."""
+        the attack-cache key (mia_bench.experiment.attacking.attack_outputs)."""
         return {}
 
     def fit(self, shadow: list[Signals]) -> None:
