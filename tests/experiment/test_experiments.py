@@ -206,7 +206,15 @@ def _protocol_members(protocol: str, kind: str, m: int) -> int:
     return (m // 2) // 2 if protocol == "crl" else m // 4
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+# The largest networks take 10-15 s each on a 2-core CPU; their data set and protocol run fast with
+# ResNet-18 (crl_cifar10_resnet18, crl_cifar100_resnet18) and the networks themselves take a
+# training step in tests/models, so their whole runs go with the slow tests.
+HEAVY = {"crl_cifar10_densenet121", "crl_cifar100_densenet121", "crl_cifar100_googlenet"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in EXPERIMENTS]
+)
 def test_experiment_runs_one_epoch_on_fake_files(name, tmp_path):
     base = _compose(name)
     WRITERS[base.dataset.name](tmp_path / "data")
