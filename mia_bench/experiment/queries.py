@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from mia_bench.experiment.context import RunContext
-from mia_bench.experiment.reference import ReferenceModels
+from mia_bench.experiment.reference import ReferenceModels, attacker_logits
 from mia_bench.experiment.trained import TrainedModel
 from mia_bench.signals.compute import PopulationView, Signals, compute_signals
-from mia_bench.signals.logits import predict_logits
 
 Views = Mapping[str, Sequence[Callable[[torch.Tensor], torch.Tensor]]]
 
@@ -103,14 +102,7 @@ def answer_accuracies(ctx: RunContext, tm: TrainedModel) -> tuple[float, float]:
     """(train, test) accuracy of the answers the attacker sees, with one pass over both (for
     models whose signals are not computed: teachers, reference models)."""
     idx = np.concatenate([tm.train_idx, tm.test_idx])
-    logits = predict_logits(
-        tm.model,
-        ctx.data.x[idx],
-        preprocess=ctx.preprocess,
-        device=ctx.device,
-        postprocess=tm.defense.postprocess,
-        batch_size=ctx.eval_batch_size,
-    ).numpy()
+    logits = attacker_logits(ctx, tm, idx)
     correct = logits.argmax(1) == ctx.data.y[idx].numpy()
     n = len(tm.train_idx)
     return float(correct[:n].mean()), float(correct[n:].mean())

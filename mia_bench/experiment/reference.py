@@ -95,7 +95,7 @@ class ReferenceModels:
         """Outputs of the reference models as their weights are now (called again when
         checkpoints swap in earlier weights), for the attacks that read them."""
         pop = self.population
-        logits = [_logits(ctx, tm, pop) for tm in self.models]
+        logits = [attacker_logits(ctx, tm, pop) for tm in self.models]
         return ReferenceSignals.from_logits(logits, ctx.data.y[pop].numpy(), self.keep)
 
     def attach(
@@ -109,7 +109,7 @@ class ReferenceModels:
         inside = pos < len(self.population)
         if not inside.all() or np.any(self.population[pos] != idx):
             raise ValueError(f"{tm.role}: some queries are not in the reference population")
-        sig.population = PopulationView(index=pos, logits=_logits(ctx, tm, self.population))
+        sig.population = PopulationView(index=pos, logits=attacker_logits(ctx, tm, self.population))
 
     def save(self, path: str | Path) -> None:
         atomic_write_npz(path, population=self.population, keep=self.keep, **self._canary_mask())
@@ -119,8 +119,9 @@ class ReferenceModels:
         return {"canary": self.canary} if self.canary.any() else {}
 
 
-def _logits(ctx: RunContext, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
-    """What the attacker sees of model `tm` on the run's samples `idx`."""
+def attacker_logits(ctx: RunContext, tm: TrainedModel, idx: np.ndarray) -> np.ndarray:
+    """What the attacker sees of model `tm` on the run's samples `idx`: its logits after any
+    test-time defense (MemGuard, HAMP)."""
     return predict_logits(
         tm.model,
         ctx.data.x[idx],
