@@ -43,7 +43,7 @@ sweep-embedded: $(STAMP) ## Early-stopping sweep on the embedded data (15 runs, 
 	$(BIN)/python -m mia_bench.report outputs/sweep-embedded/latest --out experiments/sweep-embedded
 
 .PHONY: test
-test: $(STAMP) ## Set-up + the fast test suite (~4 min on an idle 2-core machine, up to 15 busy)
+test: $(STAMP) ## Set-up + the fast test suite (~4.5 min on an idle 2-core machine, ~11 busy)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-slow
