@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create .venv and install mia_bench with its dev tools
 
 .PHONY: run
-run: $(STAMP) ## Set-up (~3 min, 5.9 GB) + the default experiment on embedded data (CPU, ~20 s; 7 s cached)
+run: $(STAMP) ## Set-up (~3 min, 5.9 GB) + the default experiment on embedded data (CPU, ~9 s idle; 3 s cached)
 	$(BIN)/python -m mia_bench $(ARGS)
 
 .PHONY: report
